@@ -1,0 +1,18 @@
+/* Choosing the kernel set once, from what the CPU supports. */
+#ifndef LINEARC_DISPATCH_H
+#define LINEARC_DISPATCH_H
+
+#include "kernels/kernels.h"
+
+/*
+ * The best kernel set this CPU runs, or the one `request` names ("avx512",
+ * "avx2", "generic"; NULL or "" for the best). Returns NULL and points *why at
+ * a static message when the request is unknown or the CPU lacks its features.
+ */
+const lc_kernel_set *lc_select_kernels(const char *request, const char **why);
+
+/* The instruction sets this CPU supports, best first, as a static string
+ * like "avx512 avx2 generic". */
+const char *lc_supported_isas(void);
+
+#endif

@@ -1,0 +1,244 @@
+/*
+ * AVX-512 (F, BW, DQ, VL) microkernels: float32 12x32 and float64 14x16
+ * register tiles (24 and 28 zmm accumulators, C row-major, vectors along N),
+ * and few-rows dot kernels. Compiled for this target by the pragma below, so
+ * the file builds with any compiler flags and runs only when dispatch.c has
+ * seen the features.
+ */
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "kernels.h"
+#include "dot_driver.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+#define MR_F32 12
+#define NR_F32 32
+#define MR_F64 14
+#define NR_F64 16
+
+ALWAYS_INLINE __mmask16
+mask16(int n)
+{
+    if (n >= 16) {
+        return (__mmask16)0xFFFF;
+    }
+    return n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
+ALWAYS_INLINE __mmask8
+mask8(int n)
+{
+    if (n >= 8) {
+        return (__mmask8)0xFF;
+    }
+    return n <= 0 ? (__mmask8)0 : (__mmask8)((1u << n) - 1u);
+}
+
+static void
+tile_avx512_f32_12x32(ptrdiff_t kc, const float *a, const float *b, float *c,
+                      ptrdiff_t ldc, int mr, int nr, const float *bias,
+                      int flags)
+{
+    const __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
+    __m512 c0[MR_F32], c1[MR_F32];
+    __m512 init0 = _mm512_setzero_ps(), init1 = _mm512_setzero_ps();
+    if (flags & LC_KF_BIAS) {
+        /* Masked loads never touch bias past its end. */
+        init0 = _mm512_maskz_loadu_ps(m0, bias);
+        init1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < MR_F32; i++) {
+        c0[i] = init0;
+        c1[i] = init1;
+    }
+#pragma GCC unroll 4
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const __m512 b0 = _mm512_load_ps(b);
+        const __m512 b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR_F32; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i]);
+            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+        }
+        a += MR_F32;
+        b += NR_F32;
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < MR_F32; i++) {
+        if (i < mr) {
+            float *ci = c + i * ldc;
+            if (!(flags & LC_KF_OVERWRITE)) {
+                c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, ci));
+                c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, ci + 16));
+            }
+            _mm512_mask_storeu_ps(ci, m0, c0[i]);
+            _mm512_mask_storeu_ps(ci + 16, m1, c1[i]);
+        }
+    }
+}
+
+static void
+tile_avx512_f64_14x16(ptrdiff_t kc, const double *a, const double *b,
+                      double *c, ptrdiff_t ldc, int mr, int nr,
+                      const double *bias, int flags)
+{
+    const __mmask8 m0 = mask8(nr), m1 = mask8(nr - 8);
+    __m512d c0[MR_F64], c1[MR_F64];
+    __m512d init0 = _mm512_setzero_pd(), init1 = _mm512_setzero_pd();
+    if (flags & LC_KF_BIAS) {
+        init0 = _mm512_maskz_loadu_pd(m0, bias);
+        init1 = _mm512_maskz_loadu_pd(m1, bias + 8);
+    }
+#pragma GCC unroll 14
+    for (int i = 0; i < MR_F64; i++) {
+        c0[i] = init0;
+        c1[i] = init1;
+    }
+#pragma GCC unroll 4
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const __m512d b0 = _mm512_load_pd(b);
+        const __m512d b1 = _mm512_load_pd(b + 8);
+#pragma GCC unroll 14
+        for (int i = 0; i < MR_F64; i++) {
+            const __m512d ai = _mm512_set1_pd(a[i]);
+            c0[i] = _mm512_fmadd_pd(ai, b0, c0[i]);
+            c1[i] = _mm512_fmadd_pd(ai, b1, c1[i]);
+        }
+        a += MR_F64;
+        b += NR_F64;
+    }
+#pragma GCC unroll 14
+    for (int i = 0; i < MR_F64; i++) {
+        if (i < mr) {
+            double *ci = c + i * ldc;
+            if (!(flags & LC_KF_OVERWRITE)) {
+                c0[i] = _mm512_add_pd(c0[i], _mm512_maskz_loadu_pd(m0, ci));
+                c1[i] = _mm512_add_pd(c1[i], _mm512_maskz_loadu_pd(m1, ci + 8));
+            }
+            _mm512_mask_storeu_pd(ci, m0, c0[i]);
+            _mm512_mask_storeu_pd(ci + 8, m1, c1[i]);
+        }
+    }
+}
+
+/*
+ * Dot kernels. Each (row of x, row of w) pair owns one vector accumulator:
+ * lane l sums the products at p = l (mod lanes) in p order, the K tail comes
+ * in through a masked load, and one fixed reduction tree adds the lanes. The
+ * result of a pair therefore does not depend on MI or NJ, the tile it is in.
+ */
+ALWAYS_INLINE void
+dot_tile_avx512_f32(int MI, int NJ, ptrdiff_t k, const float *x, ptrdiff_t ldx,
+                    const float *w, ptrdiff_t ldw, float *y, ptrdiff_t ldy,
+                    const float *bias, int flags)
+{
+    __m512 acc[4][4];
+    for (int i = 0; i < MI; i++) {
+        for (int j = 0; j < NJ; j++) {
+            acc[i][j] = _mm512_setzero_ps();
+        }
+    }
+    ptrdiff_t p = 0;
+    for (; p + 16 <= k; p += 16) {
+        __m512 wv[4];
+        for (int j = 0; j < NJ; j++) {
+            wv[j] = _mm512_loadu_ps(w + j * ldw + p);
+        }
+        for (int i = 0; i < MI; i++) {
+            const __m512 xv = _mm512_loadu_ps(x + i * ldx + p);
+            for (int j = 0; j < NJ; j++) {
+                acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+            }
+        }
+    }
+    if (p < k) {
+        const __mmask16 m = mask16((int)(k - p));
+        __m512 wv[4];
+        for (int j = 0; j < NJ; j++) {
+            wv[j] = _mm512_maskz_loadu_ps(m, w + j * ldw + p);
+        }
+        for (int i = 0; i < MI; i++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(m, x + i * ldx + p);
+            for (int j = 0; j < NJ; j++) {
+                acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+            }
+        }
+    }
+    for (int i = 0; i < MI; i++) {
+        for (int j = 0; j < NJ; j++) {
+            float v = _mm512_reduce_add_ps(acc[i][j]);
+            if (flags & LC_KF_BIAS) {
+                v += bias[j];
+            }
+            float *yij = y + i * ldy + j;
+            *yij = (flags & LC_KF_OVERWRITE) ? v : *yij + v;
+        }
+    }
+}
+
+ALWAYS_INLINE void
+dot_tile_avx512_f64(int MI, int NJ, ptrdiff_t k, const double *x,
+                    ptrdiff_t ldx, const double *w, ptrdiff_t ldw, double *y,
+                    ptrdiff_t ldy, const double *bias, int flags)
+{
+    __m512d acc[4][4];
+    for (int i = 0; i < MI; i++) {
+        for (int j = 0; j < NJ; j++) {
+            acc[i][j] = _mm512_setzero_pd();
+        }
+    }
+    ptrdiff_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        __m512d wv[4];
+        for (int j = 0; j < NJ; j++) {
+            wv[j] = _mm512_loadu_pd(w + j * ldw + p);
+        }
+        for (int i = 0; i < MI; i++) {
+            const __m512d xv = _mm512_loadu_pd(x + i * ldx + p);
+            for (int j = 0; j < NJ; j++) {
+                acc[i][j] = _mm512_fmadd_pd(xv, wv[j], acc[i][j]);
+            }
+        }
+    }
+    if (p < k) {
+        const __mmask8 m = mask8((int)(k - p));
+        __m512d wv[4];
+        for (int j = 0; j < NJ; j++) {
+            wv[j] = _mm512_maskz_loadu_pd(m, w + j * ldw + p);
+        }
+        for (int i = 0; i < MI; i++) {
+            const __m512d xv = _mm512_maskz_loadu_pd(m, x + i * ldx + p);
+            for (int j = 0; j < NJ; j++) {
+                acc[i][j] = _mm512_fmadd_pd(xv, wv[j], acc[i][j]);
+            }
+        }
+    }
+    for (int i = 0; i < MI; i++) {
+        for (int j = 0; j < NJ; j++) {
+            double v = _mm512_reduce_add_pd(acc[i][j]);
+            if (flags & LC_KF_BIAS) {
+                v += bias[j];
+            }
+            double *yij = y + i * ldy + j;
+            *yij = (flags & LC_KF_OVERWRITE) ? v : *yij + v;
+        }
+    }
+}
+
+DOT_DRIVER(dot_avx512_f32, float, dot_tile_avx512_f32)
+DOT_DRIVER(dot_avx512_f64, double, dot_tile_avx512_f64)
+
+const lc_kernel_set lc_kernels_avx512 = {
+    .name = "avx512",
+    .f32 = {.mr = MR_F32, .nr = NR_F32, .kc = 256, .mc = 240, .nc = 4096},
+    .f64 = {.mr = MR_F64, .nr = NR_F64, .kc = 256, .mc = 126, .nc = 2048},
+    .tile_f32 = tile_avx512_f32_12x32,
+    .tile_f64 = tile_avx512_f64_14x16,
+    .dot_f32 = dot_avx512_f32,
+    .dot_f64 = dot_avx512_f64,
+};

@@ -1,0 +1,29 @@
+/*
+ * Packing buffers: a pool of 64-byte aligned blocks, reused across calls and
+ * threads. A GEMM takes one block per thread before it writes anything, so an
+ * allocation failure leaves the output untouched, and gives them back after.
+ * Blocks only grow to the largest size asked for, which the block sizes bound.
+ */
+#ifndef LINEARC_WORKSPACE_H
+#define LINEARC_WORKSPACE_H
+
+#include <stddef.h>
+
+typedef struct lc_workspace {
+    struct lc_workspace *next;
+    size_t capacity;
+    void *data; /* 64-byte aligned, capacity bytes */
+} lc_workspace;
+
+/* Take `count` blocks of at least `bytes` each into ws[]; 0 on success,
+ * -1 (and nothing taken) when memory runs out. */
+int lc_workspace_acquire(int count, size_t bytes, lc_workspace **ws);
+void lc_workspace_release(int count, lc_workspace **ws);
+
+/* Bytes held by the pool (for the leak tests), and fork safety. */
+size_t lc_workspace_pooled_bytes(void);
+void lc_workspace_atfork_prepare(void);
+void lc_workspace_atfork_parent(void);
+void lc_workspace_atfork_child(void);
+
+#endif

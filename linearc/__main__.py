@@ -1,0 +1,4 @@
+"""python -m linearc: the walk-through this project started from."""
+from linearc._demo import main
+
+main()

@@ -1,0 +1,72 @@
+"""Shared helpers: the float64 reference and the K-scaled tolerance of
+shared/ENGINEERING.md section 6, used by every numerical test."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+C_TOL = 4.0
+
+
+def unit_roundoff(dtype) -> float:
+    return 2.0**-24 if np.dtype(dtype) == np.float32 else 2.0**-53
+
+
+def as_computed(a, dtype) -> np.ndarray:
+    """The float64 values the layer actually multiplies: a rounded to dtype."""
+    return np.asarray(a).astype(dtype).astype(np.float64)
+
+
+def reference(x, weight, bias=None, dtype=None):
+    """y64 = x @ W.T + b in float64, from the values rounded to the layer dtype."""
+    dtype = dtype or np.asarray(weight).dtype
+    x64 = as_computed(x, dtype)
+    w64 = as_computed(weight, dtype)
+    y = x64 @ w64.T
+    if bias is not None:
+        y = y + as_computed(bias, dtype)
+    return y
+
+
+def tolerance(x, weight, bias=None, dtype=None):
+    """c * sqrt(K) * u * (|x| @ |W|.T) + u * |b|, elementwise."""
+    dtype = dtype or np.asarray(weight).dtype
+    u = unit_roundoff(dtype)
+    x64 = np.abs(as_computed(x, dtype))
+    w64 = np.abs(as_computed(weight, dtype))
+    k = w64.shape[-1]
+    tol = C_TOL * np.sqrt(max(k, 1)) * u * (x64 @ w64.T)
+    if bias is not None:
+        tol = tol + u * np.abs(as_computed(bias, dtype))
+    # Results are rounded to dtype once at the end: allow that half-ulp too.
+    return tol + u * np.abs(reference(x, weight, bias, dtype))
+
+
+def assert_linear_close(y, x, weight, bias=None, dtype=None):
+    """Assert y matches x @ weight.T + bias within the K-scaled bound."""
+    y = np.asarray(y, dtype=np.float64)
+    ref = reference(x, weight, bias, dtype)
+    assert y.shape == ref.shape, (y.shape, ref.shape)
+    tol = tolerance(x, weight, bias, dtype)
+    err = np.abs(y - ref)
+    bad = ~(err <= tol)
+    # NaN/Inf in the reference must appear identically in y
+    both_nonfinite = ~np.isfinite(ref) & (np.isnan(y) == np.isnan(ref)) & (
+        np.isnan(ref) | (y == ref))
+    bad &= ~both_nonfinite
+    if bad.any():
+        idx = tuple(np.argwhere(bad)[0])
+        raise AssertionError(
+            f"{bad.sum()} of {bad.size} elements outside the K-scaled bound; "
+            f"first at {idx}: got {y[idx]!r}, reference {ref[idx]!r}, "
+            f"error {err[idx]:.3g} > tolerance {tol[idx]:.3g}")
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
