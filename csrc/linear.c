@@ -1026,6 +1026,113 @@ Linear_repr(LinearObject *self)
 }
 
 /* ------------------------------------------------------------------------
+ * Counting: thop's and FlopCounterMode's conventions, as Python ints.
+ */
+
+/* prod(shape[:-1]) * in * out for a forward input of that shape, checked as
+ * forward checks an input; NULL with ValueError/TypeError otherwise. */
+static PyObject *
+macs_of_shape(LinearObject *self, PyObject *shape_obj)
+{
+    PyObject *seq = PySequence_Fast(shape_obj, "input_shape must be a sequence of ints");
+    if (seq == NULL) {
+        return NULL;
+    }
+    const Py_ssize_t nd = PySequence_Fast_GET_SIZE(seq);
+    PyObject *total = PyLong_FromLong(1), *tmp;
+    PyObject *zero = PyLong_FromLong(0);
+    if (nd == 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "input_shape must have at least 1 dimension (shape (*, in_features))");
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < nd && total; i++) {
+        PyObject *d = PySequence_Fast_GET_ITEM(seq, i);
+        if (PyBool_Check(d) || !PyIndex_Check(d)) {
+            PyErr_Format(PyExc_TypeError, "input_shape holds %.100s, not ints",
+                         Py_TYPE(d)->tp_name);
+            goto error;
+        }
+        PyObject *v = PyNumber_Index(d);
+        if (v == NULL) {
+            goto error;
+        }
+        const int negative = PyObject_RichCompareBool(v, zero, Py_LT);
+        if (negative) {
+            Py_DECREF(v);
+            if (negative > 0) {
+                PyErr_Format(PyExc_ValueError, "input_shape %R has a negative dimension",
+                             shape_obj);
+            }
+            goto error;
+        }
+        if (i == nd - 1) {
+            const Py_ssize_t last = PyLong_AsSsize_t(v);
+            if (last != self->in_features) {
+                Py_DECREF(v);
+                PyErr_Clear();
+                PyErr_Format(PyExc_ValueError,
+                             "input_shape %R does not end in in_features=%zd", shape_obj,
+                             self->in_features);
+                goto error;
+            }
+            Py_DECREF(v);
+            break;
+        }
+        tmp = PyNumber_Multiply(total, v);
+        Py_DECREF(v);
+        Py_SETREF(total, tmp);
+    }
+    if (total == NULL) {
+        goto error;
+    }
+    PyObject *per_row = PyLong_FromLongLong((long long)self->in_features * self->out_features);
+    if (per_row == NULL) {
+        goto error;
+    }
+    tmp = PyNumber_Multiply(total, per_row);
+    Py_DECREF(per_row);
+    Py_DECREF(total);
+    Py_DECREF(seq);
+    Py_XDECREF(zero);
+    return tmp;
+
+error:
+    Py_XDECREF(total);
+    Py_XDECREF(zero);
+    Py_DECREF(seq);
+    return NULL;
+}
+
+static PyObject *
+Linear_macs(LinearObject *self, PyObject *shape)
+{
+    return macs_of_shape(self, shape);
+}
+
+static PyObject *
+Linear_flops(LinearObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"input_shape", "backward", NULL};
+    PyObject *shape;
+    int backward = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$p:flops", kwlist, &shape, &backward)) {
+        return NULL;
+    }
+    PyObject *macs = macs_of_shape(self, shape);
+    if (macs == NULL) {
+        return NULL;
+    }
+    /* Forward: one multiply and one add per MAC. A training step adds the
+     * two gradient products, each as big as the forward one. */
+    PyObject *factor = PyLong_FromLong(backward ? 6 : 2);
+    PyObject *flops = factor ? PyNumber_Multiply(macs, factor) : NULL;
+    Py_XDECREF(factor);
+    Py_DECREF(macs);
+    return flops;
+}
+
+/* ------------------------------------------------------------------------
  * Functional form: linear(x, weight, bias=None, *, out=None).
  */
 PyObject *
@@ -1183,6 +1290,15 @@ static PyMethodDef Linear_methods[] = {
      "tensors. Missing or unexpected keys raise KeyError, a wrong shape ValueError,\n"
      "a dtype that does not cast under 'same_kind' TypeError; on any error the\n"
      "layer is unchanged."},
+    {"macs", (PyCFunction)Linear_macs, METH_O,
+     "macs($self, input_shape, /)\n--\n\n"
+     "Multiply-accumulates of a forward pass on input_shape, as thop counts them:\n"
+     "prod(input_shape[:-1]) * in_features * out_features (the bias is not counted)."},
+    {"flops", (PyCFunction)(void (*)(void))Linear_flops, METH_VARARGS | METH_KEYWORDS,
+     "flops($self, input_shape, /, *, backward=False)\n--\n\n"
+     "2 * macs(input_shape), as torch.utils.flop_counter.FlopCounterMode counts;\n"
+     "with backward=True a training step: forward plus the gradients of the input\n"
+     "and of the weight, 6 * macs."},
     {"__reduce__", (PyCFunction)Linear_reduce, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
