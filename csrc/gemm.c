@@ -273,10 +273,10 @@ blocked_part(const lc_gemm_args *g, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0,
             if (pc == 0) {
                 flags = (g->bias ? LC_KF_BIAS : 0) | (g->accumulate ? 0 : LC_KF_OVERWRITE);
             }
-            lc_pack_panels(&g->b, jc, nc, pc, kc, nr, g->dtype, bpack);
+            lc_pack_panels(&g->b, jc, nc, pc, kc, nr, g->dtype, bpack, g->kernels);
             for (ptrdiff_t ic = m0; ic < m1; ic += bl->mc) {
                 const ptrdiff_t mc = m1 - ic < bl->mc ? m1 - ic : bl->mc;
-                lc_pack_panels(&g->a, ic, mc, pc, kc, mr, g->dtype, apack);
+                lc_pack_panels(&g->a, ic, mc, pc, kc, mr, g->dtype, apack, g->kernels);
                 for (ptrdiff_t jr = 0; jr < nc; jr += nr) {
                     const int nv = (int)(nc - jr < nr ? nc - jr : nr);
                     const char *bp = bpack + (size_t)(jr * kc) * es;

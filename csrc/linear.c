@@ -896,7 +896,8 @@ Linear_load_state_dict(LinearObject *self, PyObject *mapping)
     PyArrayObject *w = NULL, *b = NULL;
     PyObject *result = NULL;
 
-    if (!PyMapping_Check(mapping) || PyList_Check(mapping) || PyTuple_Check(mapping)) {
+    /* Sequences, str and ndarray pass PyMapping_Check; a mapping has keys(). */
+    if (!PyMapping_Check(mapping) || !PyObject_HasAttrString(mapping, "keys")) {
         PyErr_Format(PyExc_TypeError, "load_state_dict() expects a mapping, not %.100s",
                      Py_TYPE(mapping)->tp_name);
         return NULL;

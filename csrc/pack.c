@@ -73,7 +73,8 @@ pack_panel_kcontig(const char *const *rows, ptrdiff_t kc, int R, lc_dtype from,
 
 void
 lc_pack_panels(const lc_operand *op, ptrdiff_t r0, ptrdiff_t rows,
-               ptrdiff_t k0, ptrdiff_t kc, int R, lc_dtype to, void *dst)
+               ptrdiff_t k0, ptrdiff_t kc, int R, lc_dtype to, void *dst,
+               const lc_kernel_set *kernels)
 {
     const size_t es_from = lc_dtype_size(op->type), es_to = lc_dtype_size(to);
     const int kcontig = !op->col_off && op->cs == (ptrdiff_t)es_from;
@@ -87,10 +88,16 @@ lc_pack_panels(const lc_operand *op, ptrdiff_t r0, ptrdiff_t rows,
         if (kcontig) {
             const char *src[LC_MAX_NR > LC_MAX_MR ? LC_MAX_NR : LC_MAX_MR];
             const ptrdiff_t koff = k0 * (ptrdiff_t)es_from;
-            for (int i = 0; i < valid; i++) {
-                src[i] = row_ptr(op, base + i) + koff;
+            for (int i = 0; i < R; i++) {
+                src[i] = i < valid ? row_ptr(op, base + i) + koff : NULL;
             }
-            if (valid == R) {
+            if (op->type == to && to == LC_F32 && kernels->pack_f32) {
+                kernels->pack_f32(kc, R, (const float *const *)src, (float *)panel);
+            }
+            else if (op->type == to && to == LC_F64 && kernels->pack_f64) {
+                kernels->pack_f64(kc, R, (const double *const *)src, (double *)panel);
+            }
+            else if (valid == R) {
                 /* Full panels: one specialized loop per type pair. */
                 if (op->type == LC_F32 && to == LC_F32) {
                     pack_panel_kcontig(src, kc, R, LC_F32, LC_F32, panel);

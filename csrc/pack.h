@@ -11,9 +11,11 @@
  * Rows [r0, r0 + rows) and columns [k0, k0 + kc) of op, as micro-panels of
  * R rows each: dst[(q * kc + p) * R + i] = op(r0 + q * R + i, k0 + p), with
  * zeros for the rows past `rows` in the last panel. dst is of type `to`.
+ * The kernel set's transposing pack serves the common layout when it has one.
  */
 void lc_pack_panels(const lc_operand *op, ptrdiff_t r0, ptrdiff_t rows,
-                    ptrdiff_t k0, ptrdiff_t kc, int R, lc_dtype to, void *dst);
+                    ptrdiff_t k0, ptrdiff_t kc, int R, lc_dtype to, void *dst,
+                    const lc_kernel_set *kernels);
 
 /* Rows [r0, r0 + rows) of op, all k columns, as a dense row-major matrix
  * (row stride k) of type `to`. */

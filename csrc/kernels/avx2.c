@@ -121,6 +121,84 @@ tile_avx2_f64_6x8(ptrdiff_t kc, const double *a, const double *b, double *c,
     }
 }
 
+
+/* Transposing packs on 8x8 (float32) and 4x4 (float64) register blocks. */
+ALWAYS_INLINE void
+transpose_8x8_ps(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; h++) {
+        __m256 *tt = t + 4 * h, *uu = u + 4 * h;
+        uu[0] = _mm256_shuffle_ps(tt[0], tt[2], _MM_SHUFFLE(1, 0, 1, 0));
+        uu[1] = _mm256_shuffle_ps(tt[0], tt[2], _MM_SHUFFLE(3, 2, 3, 2));
+        uu[2] = _mm256_shuffle_ps(tt[1], tt[3], _MM_SHUFFLE(1, 0, 1, 0));
+        uu[3] = _mm256_shuffle_ps(tt[1], tt[3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm256_permute2f128_ps(u[c], u[c + 4], 0x20);
+        r[c + 4] = _mm256_permute2f128_ps(u[c], u[c + 4], 0x31);
+    }
+}
+
+ALWAYS_INLINE void
+transpose_4x4_pd(__m256d r[4])
+{
+    const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+    const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+    r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+static void
+pack_avx2_f32(ptrdiff_t kc, int R, const float *const *rows, float *dst)
+{
+    for (int g = 0; g < R; g += 8) {
+        const __m256i lanes = mask_f32(R - g);
+        const int nrow = R - g < 8 ? R - g : 8;
+        for (ptrdiff_t p = 0; p < kc; p += 8) {
+            const int nk = kc - p < 8 ? (int)(kc - p) : 8;
+            const __m256i km = mask_f32(nk);
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) {
+                const float *src = i < nrow ? rows[g + i] : NULL;
+                r[i] = src ? _mm256_maskload_ps(src + p, km) : _mm256_setzero_ps();
+            }
+            transpose_8x8_ps(r);
+            for (int j = 0; j < nk; j++) {
+                _mm256_maskstore_ps(dst + (p + j) * R + g, lanes, r[j]);
+            }
+        }
+    }
+}
+
+static void
+pack_avx2_f64(ptrdiff_t kc, int R, const double *const *rows, double *dst)
+{
+    for (int g = 0; g < R; g += 4) {
+        const __m256i lanes = mask_f64(R - g);
+        const int nrow = R - g < 4 ? R - g : 4;
+        for (ptrdiff_t p = 0; p < kc; p += 4) {
+            const int nk = kc - p < 4 ? (int)(kc - p) : 4;
+            const __m256i km = mask_f64(nk);
+            __m256d r[4];
+            for (int i = 0; i < 4; i++) {
+                const double *src = i < nrow ? rows[g + i] : NULL;
+                r[i] = src ? _mm256_maskload_pd(src + p, km) : _mm256_setzero_pd();
+            }
+            transpose_4x4_pd(r);
+            for (int j = 0; j < nk; j++) {
+                _mm256_maskstore_pd(dst + (p + j) * R + g, lanes, r[j]);
+            }
+        }
+    }
+}
+
 /* Fixed reduction trees: high half onto low half, then pairs. */
 ALWAYS_INLINE float
 reduce_add_f32(__m256 v)
@@ -249,4 +327,6 @@ const lc_kernel_set lc_kernels_avx2 = {
     .tile_f64 = tile_avx2_f64_6x8,
     .dot_f32 = dot_avx2_f32,
     .dot_f64 = dot_avx2_f64,
+    .pack_f32 = pack_avx2_f32,
+    .pack_f64 = pack_avx2_f64,
 };

@@ -126,6 +126,111 @@ tile_avx512_f64_14x16(ptrdiff_t kc, const double *a, const double *b,
     }
 }
 
+
+/*
+ * Transposing packs. A 16x16 (float32) or 8x8 (float64) block of rows is
+ * loaded, transposed in registers (unpack within 128-bit lanes, then two
+ * rounds of 128-bit lane shuffles) and stored as R-wide rows of the panel.
+ */
+ALWAYS_INLINE void
+transpose_16x16_ps(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    /* r[4g + c], 128-bit lane L: column 4L + c of rows 4g..4g+3. */
+    for (int c = 0; c < 4; c++) {
+        t[c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+        t[c + 4] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
+        t[c + 8] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+        t[c + 12] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm512_shuffle_f32x4(t[c], t[c + 8], 0x88);
+        r[c + 8] = _mm512_shuffle_f32x4(t[c], t[c + 8], 0xDD);
+        r[c + 4] = _mm512_shuffle_f32x4(t[c + 4], t[c + 12], 0x88);
+        r[c + 12] = _mm512_shuffle_f32x4(t[c + 4], t[c + 12], 0xDD);
+    }
+}
+
+ALWAYS_INLINE void
+transpose_8x8_pd(__m512d r[8])
+{
+    __m512d t[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+    }
+    /* t[2g + c], lane L: column 2L + c of rows 2g, 2g+1. */
+    __m512d s[8];
+    for (int c = 0; c < 2; c++) {
+        s[c] = _mm512_shuffle_f64x2(t[c], t[2 + c], 0x88);
+        s[c + 2] = _mm512_shuffle_f64x2(t[c], t[2 + c], 0xDD);
+        s[c + 4] = _mm512_shuffle_f64x2(t[4 + c], t[6 + c], 0x88);
+        s[c + 6] = _mm512_shuffle_f64x2(t[4 + c], t[6 + c], 0xDD);
+    }
+    for (int c = 0; c < 2; c++) {
+        r[c] = _mm512_shuffle_f64x2(s[c], s[c + 4], 0x88);
+        r[c + 4] = _mm512_shuffle_f64x2(s[c], s[c + 4], 0xDD);
+        r[c + 2] = _mm512_shuffle_f64x2(s[c + 2], s[c + 6], 0x88);
+        r[c + 6] = _mm512_shuffle_f64x2(s[c + 2], s[c + 6], 0xDD);
+    }
+}
+
+static void
+pack_avx512_f32(ptrdiff_t kc, int R, const float *const *rows, float *dst)
+{
+    for (int g = 0; g < R; g += 16) {
+        const __mmask16 lanes = mask16(R - g);
+        const int nrow = R - g < 16 ? R - g : 16;
+        for (ptrdiff_t p = 0; p < kc; p += 16) {
+            const int nk = kc - p < 16 ? (int)(kc - p) : 16;
+            const __mmask16 km = mask16(nk);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                const float *src = i < nrow ? rows[g + i] : NULL;
+                r[i] = src ? _mm512_maskz_loadu_ps(km, src + p) : _mm512_setzero_ps();
+            }
+            transpose_16x16_ps(r);
+            for (int j = 0; j < nk; j++) {
+                _mm512_mask_storeu_ps(dst + (p + j) * R + g, lanes, r[j]);
+            }
+        }
+    }
+}
+
+static void
+pack_avx512_f64(ptrdiff_t kc, int R, const double *const *rows, double *dst)
+{
+    for (int g = 0; g < R; g += 8) {
+        const __mmask8 lanes = mask8(R - g);
+        const int nrow = R - g < 8 ? R - g : 8;
+        for (ptrdiff_t p = 0; p < kc; p += 8) {
+            const int nk = kc - p < 8 ? (int)(kc - p) : 8;
+            const __mmask8 km = mask8(nk);
+            __m512d r[8];
+            for (int i = 0; i < 8; i++) {
+                const double *src = i < nrow ? rows[g + i] : NULL;
+                r[i] = src ? _mm512_maskz_loadu_pd(km, src + p) : _mm512_setzero_pd();
+            }
+            transpose_8x8_pd(r);
+            for (int j = 0; j < nk; j++) {
+                _mm512_mask_storeu_pd(dst + (p + j) * R + g, lanes, r[j]);
+            }
+        }
+    }
+}
+
 /*
  * Dot kernels. Each (row of x, row of w) pair owns one vector accumulator:
  * lane l sums the products at p = l (mod lanes) in p order, the K tail comes
@@ -241,4 +346,6 @@ const lc_kernel_set lc_kernels_avx512 = {
     .tile_f64 = tile_avx512_f64_14x16,
     .dot_f32 = dot_avx512_f32,
     .dot_f64 = dot_avx512_f64,
+    .pack_f32 = pack_avx512_f32,
+    .pack_f64 = pack_avx512_f64,
 };

@@ -48,6 +48,15 @@ typedef void (*lc_dot_f64_fn)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                               double *y, ptrdiff_t ldy,
                               const double *bias, int flags);
 
+/*
+ * Transposing pack of one micro-panel: dst[p*R + i] = rows[i][p] for p < kc,
+ * i < R, where each row is contiguous along p; a NULL row packs zeros. This
+ * is the hot packing case (x and W are both contiguous along k), so each ISA
+ * brings its own, built on register transposes. dst is 64-byte aligned.
+ */
+typedef void (*lc_pack_f32_fn)(ptrdiff_t kc, int R, const float *const *rows, float *dst);
+typedef void (*lc_pack_f64_fn)(ptrdiff_t kc, int R, const double *const *rows, double *dst);
+
 /* Register tile and cache block sizes of one data type (BLIS's "config"). */
 typedef struct {
     int mr, nr; /* tile */
@@ -63,6 +72,8 @@ typedef struct {
     lc_tile_f64_fn tile_f64;
     lc_dot_f32_fn dot_f32;
     lc_dot_f64_fn dot_f64;
+    lc_pack_f32_fn pack_f32; /* NULL: pack.c's portable loop */
+    lc_pack_f64_fn pack_f64;
 } lc_kernel_set;
 
 extern const lc_kernel_set lc_kernels_generic;

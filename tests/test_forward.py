@@ -1,0 +1,395 @@
+"""Forward pass of linearc.Linear / linearc.linear against torch.nn.Linear.
+
+Every result, linearc's and torch's, is checked against the float64
+reference with the K-scaled bound (ENGINEERING.md section 6): torch is a
+second oracle, not the yardstick.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import linearc
+from conftest import assert_linear_close
+
+
+TORCH_DTYPE = {np.dtype(np.float32): torch.float32,
+               np.dtype(np.float64): torch.float64}
+
+
+def make_pair(in_features, out_features, bias=True, dtype=np.float32, seed=0):
+    """A linearc layer and a torch layer holding the same parameters."""
+    layer = linearc.Linear(in_features, out_features, bias=bias, dtype=dtype,
+                           seed=seed)
+    with warnings.catch_warnings():
+        # torch warns that initialising a zero-element tensor is a no-op.
+        warnings.simplefilter("ignore", UserWarning)
+        tlayer = torch.nn.Linear(in_features, out_features, bias=bias,
+                                 dtype=TORCH_DTYPE[np.dtype(dtype)])
+    tlayer.load_state_dict(
+        {k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
+    return layer, tlayer
+
+
+def torch_forward(tlayer, x, dtype):
+    # torch.from_numpy rejects negative strides: hand it a contiguous copy.
+    xt = torch.from_numpy(np.ascontiguousarray(np.asarray(x), dtype=dtype))
+    with torch.no_grad():
+        return tlayer(xt).numpy()
+
+
+def check(layer, tlayer, x):
+    """Run both layers on x; check dtype, shape and both against float64."""
+    dtype = layer.dtype
+    x_before = np.array(x, copy=True)
+    y = layer(x)
+    assert isinstance(y, np.ndarray)
+    assert y.dtype == dtype
+    xa = np.asarray(x)
+    assert y.shape == xa.shape[:-1] + (layer.out_features,)
+    # The input is never modified.
+    np.testing.assert_array_equal(np.asarray(x), x_before)
+    yt = torch_forward(tlayer, x, dtype)
+    assert_linear_close(y, xa, layer.weight, layer.bias, dtype)
+    assert_linear_close(yt, xa, layer.weight, layer.bias, dtype)
+    return y
+
+
+# (rows, in_features, out_features) around the tile and block edges:
+# f32 tile 12x32, f64 tile 14x16, KC=256, MC=240/126, the dot path for
+# rows <= 8.
+EDGE_SHAPES = [
+    (1, 1, 1),
+    (7, 5, 3),
+    (8, 16, 8),
+    (9, 17, 12),
+    (11, 31, 13),
+    (12, 32, 14),
+    (13, 33, 15),
+    (14, 64, 16),
+    (15, 255, 17),
+    (16, 256, 31),
+    (17, 257, 32),
+    (32, 100, 33),
+    (33, 511, 48),
+    (127, 129, 64),
+    (239, 40, 127),
+    (240, 512, 240),
+    (241, 513, 241),
+    (8, 2000, 37),
+    (50, 1999, 65),
+    (3, 300, 700),
+]
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+@pytest.mark.parametrize("rows,k,n", EDGE_SHAPES)
+def test_block_edges(rows, k, n, bias, dtype, rng):
+    layer, tlayer = make_pair(k, n, bias, dtype, seed=rows * 1000 + k)
+    x = rng.standard_normal((rows, k)).astype(dtype)
+    check(layer, tlayer, x)
+
+
+@pytest.mark.parametrize("shape", [
+    (5,), (3, 5), (2, 3, 5), (2, 1, 3, 5), (2, 2, 1, 3, 5), (1, 1, 1, 1, 5),
+    (4, 5, 3, 2, 5)])
+def test_ranks(shape, dtype, rng):
+    layer, tlayer = make_pair(5, 7, True, dtype, seed=1)
+    x = rng.standard_normal(shape).astype(dtype)
+    y = check(layer, tlayer, x)
+    # Rank is preserved: leading dims pass through unchanged.
+    assert y.shape == shape[:-1] + (7,)
+
+
+def test_one_d_input(dtype, rng):
+    layer, tlayer = make_pair(6, 4, True, dtype, seed=2)
+    x = rng.standard_normal(6).astype(dtype)
+    y = check(layer, tlayer, x)
+    assert y.shape == (4,)
+
+
+def test_python_list_input(dtype):
+    layer, tlayer = make_pair(3, 2, True, dtype, seed=3)
+    x = [[1.0, 2.0, 3.0], [-4.0, 0.5, 6.0]]
+    y = check(layer, tlayer, x)
+    assert y.shape == (2, 2)
+    y1 = layer([1, 2, 3])
+    assert y1.shape == (2,)
+    np.testing.assert_array_equal(y1, y[0])
+
+
+def _strided_inputs(rng, dtype, k):
+    """Views with unusual memory layouts, all ending in k features."""
+    base = rng.standard_normal((6, 5, 9, 2 * k + 1)).astype(dtype)
+    row = rng.standard_normal(k).astype(dtype)
+    return {
+        "last_axis_step2": base[:, :, :, ::2][..., :k],
+        "negative_last": base[..., ::-1][..., :k],
+        "negative_lead": base[::-1, :, ::-2, :k],
+        "non_collapsible": base[::2, :, ::-1, 1:k + 1],
+        "mixed_4d": base[1::2, ::-1, ::3, -1:-k - 1:-1],
+        "broadcast_rows": np.broadcast_to(row, (7, k)),
+        "broadcast_3d": np.broadcast_to(base[0, 0, :, :k], (4, 9, k)),
+        "broadcast_feature": np.broadcast_to(row[:1], (5, k)),
+        "fortran": np.asfortranarray(base[0, 0, :, :k]),
+        "fortran_3d": np.asfortranarray(base[:, :, 0, :k]),
+        # Features axis has the largest stride: a transposed 3-D array.
+        "transposed_3d": np.ascontiguousarray(
+            base[:, 0, :, :k].transpose(2, 1, 0)).transpose(2, 1, 0),
+    }
+
+
+@pytest.mark.parametrize("k", [5, 33, 257])
+def test_strided_inputs(k, dtype, rng):
+    layer, tlayer = make_pair(k, 19, True, dtype, seed=k)
+    for name, x in _strided_inputs(rng, dtype, k).items():
+        assert x.shape[-1] == k, name
+        y = check(layer, tlayer, x)
+        # Same values as the contiguous copy, up to the accuracy bound.
+        assert_linear_close(y, np.ascontiguousarray(x), layer.weight,
+                            layer.bias, dtype)
+
+
+def test_strided_matches_contiguous_bitwise(dtype, rng):
+    """A non-contiguous view gives the same bits as its copy (same path)."""
+    layer = linearc.Linear(40, 24, dtype=dtype, seed=4)
+    base = rng.standard_normal((10, 6, 81)).astype(dtype)
+    x = base[::-1, ::2, ::2][..., :40]
+    np.testing.assert_array_equal(layer(x), layer(np.ascontiguousarray(x)))
+
+
+@pytest.mark.parametrize("src", [
+    np.int32, np.int64, np.bool_, np.float16, np.float64, np.float32,
+    np.dtype(">f4"), np.dtype(">f8"), np.uint8, np.int8])
+def test_dtype_conversion(src, dtype, rng):
+    layer, tlayer = make_pair(9, 5, True, dtype, seed=5)
+    src = np.dtype(src)
+    if src.kind == "b":
+        x = rng.integers(0, 2, (4, 3, 9)).astype(src)
+    elif src.kind in "iu":
+        x = rng.integers(0, 50, (4, 3, 9)).astype(src)
+    else:
+        x = rng.standard_normal((4, 3, 9)).astype(src)
+    y = check(layer, tlayer, x)
+    assert y.dtype == dtype
+    # Converting first and then calling gives the same bits.
+    np.testing.assert_array_equal(y, layer(x.astype(dtype)))
+
+
+def test_float32_into_float64_layer_is_exact_conversion(rng):
+    layer = linearc.Linear(8, 3, dtype=np.float64, seed=6)
+    x32 = rng.standard_normal((5, 8)).astype(np.float32)
+    np.testing.assert_array_equal(layer(x32), layer(x32.astype(np.float64)))
+
+
+@pytest.mark.parametrize("lead", [(0,), (0, 3), (3, 0), (2, 0, 4)])
+def test_zero_size_leading_dims(lead, dtype):
+    layer, tlayer = make_pair(6, 4, True, dtype, seed=7)
+    x = np.zeros(lead + (6,), dtype)
+    y = check(layer, tlayer, x)
+    assert y.shape == lead + (4,)
+    assert y.size == 0
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_in_features_zero(bias, dtype):
+    layer, tlayer = make_pair(0, 5, bias, dtype, seed=8)
+    x = np.zeros((3, 2, 0), dtype)
+    y = check(layer, tlayer, x)
+    assert y.shape == (3, 2, 5)
+    if bias:
+        # The bias broadcast over all rows (zeros when in_features == 0 by
+        # init, so give it real values first).
+        layer.bias = np.arange(5, dtype=dtype) + 1
+        y = layer(x)
+        np.testing.assert_array_equal(y, np.broadcast_to(layer.bias, y.shape))
+    else:
+        np.testing.assert_array_equal(y, np.zeros((3, 2, 5), dtype))
+
+
+def test_in_features_zero_overwrites_out(dtype):
+    layer = linearc.Linear(0, 4, bias=False, dtype=dtype)
+    out = np.full((3, 4), 7, dtype)
+    assert layer(np.zeros((3, 0), dtype), out=out) is out
+    np.testing.assert_array_equal(out, 0)
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_out_features_zero(bias, dtype, rng):
+    layer, tlayer = make_pair(6, 0, bias, dtype, seed=9)
+    x = rng.standard_normal((4, 3, 6)).astype(dtype)
+    y = check(layer, tlayer, x)
+    assert y.shape == (4, 3, 0)
+
+
+def test_values_exact_small_integers(dtype):
+    """Small integers are exact in any summation order: check exact values."""
+    layer = linearc.Linear(3, 2, dtype=dtype)
+    layer.weight = [[1, 2, 3], [-1, 0, 4]]
+    layer.bias = [10, -10]
+    y = layer([[1, 1, 1], [2, -1, 0]])
+    np.testing.assert_array_equal(y, np.array([[16, -7], [10, -12]], dtype))
+
+
+# ---- out= ----------------------------------------------------------------
+
+def test_out_c_contiguous(dtype, rng):
+    layer, _ = make_pair(20, 13, True, dtype, seed=10)
+    x = rng.standard_normal((3, 4, 20)).astype(dtype)
+    expected = layer(x)
+    out = np.full((3, 4, 13), np.nan, dtype)
+    res = layer(x, out=out)
+    assert res is out
+    np.testing.assert_array_equal(out, expected)
+    assert_linear_close(out, x, layer.weight, layer.bias, dtype)
+
+
+@pytest.mark.parametrize("rows", [5, 40])
+def test_out_row_slice_with_gap(rows, dtype, rng):
+    """out is a column block of a wider buffer: rows separated by a gap."""
+    layer, _ = make_pair(17, 11, True, dtype, seed=11)
+    x = rng.standard_normal((rows, 17)).astype(dtype)
+    buf = np.full((rows, 30), -99.0, dtype)
+    out = buf[:, 3:14]
+    assert not out.flags.c_contiguous
+    res = layer(x, out=out)
+    assert res is out
+    np.testing.assert_array_equal(out, layer(x))
+    # The gap around the slice is untouched.
+    np.testing.assert_array_equal(buf[:, :3], -99.0)
+    np.testing.assert_array_equal(buf[:, 14:], -99.0)
+
+
+def test_out_every_other_row(dtype, rng):
+    layer, _ = make_pair(8, 6, True, dtype, seed=12)
+    x = rng.standard_normal((4, 8)).astype(dtype)
+    buf = np.full((8, 6), 5.0, dtype)
+    out = buf[::2]
+    assert layer(x, out=out) is out
+    np.testing.assert_array_equal(out, layer(x))
+    np.testing.assert_array_equal(buf[1::2], 5.0)
+
+
+def test_out_3d_row_slice(dtype, rng):
+    layer, _ = make_pair(8, 6, True, dtype, seed=13)
+    x = rng.standard_normal((2, 3, 8)).astype(dtype)
+    buf = np.zeros((2, 3, 10), dtype)
+    # Leading axes (2, 3) with strides (30, 10) collapse into one stride.
+    out = buf[:, :, 2:8]
+    assert layer(x, out=out) is out
+    np.testing.assert_array_equal(out, layer(x))
+
+
+@pytest.mark.parametrize("rows,k,n", [(4, 8, 8), (30, 64, 64), (8, 32, 16),
+                                      (20, 300, 300)])
+def test_out_overlapping_input(rows, k, n, dtype, rng):
+    """out aliasing the input gives what a fresh output would."""
+    layer, tlayer = make_pair(k, n, True, dtype, seed=14)
+    width = max(k, n)
+    buf = rng.standard_normal((rows, width)).astype(dtype)
+    x = buf[:, :k]
+    x_copy = x.copy()
+    expected = layer(x_copy)
+    out = buf[:, :n]
+    assert np.shares_memory(x, out)
+    assert layer(x, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    assert_linear_close(out, x_copy, layer.weight, layer.bias, dtype)
+
+
+def test_out_same_buffer_as_input(dtype, rng):
+    layer, _ = make_pair(16, 16, True, dtype, seed=15)
+    x = rng.standard_normal((20, 16)).astype(dtype)
+    expected = layer(x.copy())
+    assert layer(x, out=x) is x
+    np.testing.assert_array_equal(x, expected)
+
+
+def test_out_shifted_overlap(dtype, rng):
+    """out starts one row after x in the same buffer."""
+    layer, _ = make_pair(10, 10, True, dtype, seed=16)
+    buf = rng.standard_normal((21, 10)).astype(dtype)
+    x = buf[:20]
+    expected = layer(x.copy())
+    out = buf[1:]
+    assert layer(x, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_forward_method_equals_call(dtype, rng):
+    layer = linearc.Linear(9, 4, dtype=dtype, seed=17)
+    x = rng.standard_normal((3, 9)).astype(dtype)
+    np.testing.assert_array_equal(layer.forward(x), layer(x))
+    out = np.empty((3, 4), dtype)
+    assert layer.forward(x, out=out) is out
+    np.testing.assert_array_equal(out, layer(x))
+
+
+def test_weight_view_write_changes_output(dtype, rng):
+    layer, tlayer = make_pair(5, 3, True, dtype, seed=18)
+    x = rng.standard_normal((4, 5)).astype(dtype)
+    layer.weight[1, :] = 0.5
+    layer.bias[...] = -2
+    tlayer.load_state_dict(
+        {k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
+    check(layer, tlayer, x)
+
+
+# ---- functional form ------------------------------------------------------
+
+@pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "nobias"])
+@pytest.mark.parametrize("shape,n", [((7,), 3), ((5, 7), 12), ((2, 3, 7), 33),
+                                     ((260, 7), 40), ((0, 7), 4)])
+def test_functional(shape, n, with_bias, dtype, rng):
+    k = shape[-1]
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((n, k)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype) if with_bias else None
+    y = linearc.linear(x, w, b)
+    assert y.dtype == dtype
+    yt = torch.nn.functional.linear(
+        torch.from_numpy(x), torch.from_numpy(w),
+        None if b is None else torch.from_numpy(b)).numpy()
+    assert_linear_close(y, x, w, b, dtype)
+    assert_linear_close(yt, x, w, b, dtype)
+    # Same computation as a layer holding these parameters.
+    layer = linearc.Linear(k, n, bias=with_bias, dtype=dtype)
+    layer.weight = w
+    if with_bias:
+        layer.bias = b
+    np.testing.assert_array_equal(y, layer(x))
+
+
+def test_functional_result_dtype(rng):
+    x = rng.standard_normal((3, 4))
+    w16 = rng.standard_normal((2, 4)).astype(np.float16)
+    assert linearc.linear(x, w16).dtype == np.float32
+    assert linearc.linear(x, w16.astype(np.float32)).dtype == np.float32
+    assert linearc.linear(x, w16.astype(np.float64)).dtype == np.float64
+    assert linearc.linear(x.astype(np.float32),
+                          w16.astype(np.float64)).dtype == np.float64
+    y = linearc.linear(x, w16)
+    assert_linear_close(y, x, w16, dtype=np.float32)
+
+
+def test_functional_out_and_lists(dtype, rng):
+    x = rng.standard_normal((6, 5)).astype(dtype)
+    w = rng.standard_normal((3, 5)).astype(dtype)
+    out = np.empty((6, 3), dtype)
+    assert linearc.linear(x, w, out=out) is out
+    assert_linear_close(out, x, w, dtype=dtype)
+    y = linearc.linear([1.0, 2.0], [[1.0, 0.0], [0.0, 1.0]], [1.0, 1.0])
+    np.testing.assert_array_equal(y, [2.0, 3.0])
+    assert y.dtype == np.float64
+
+
+def test_functional_strided_weight(dtype, rng):
+    x = rng.standard_normal((9, 6)).astype(dtype)
+    wbase = rng.standard_normal((10, 13)).astype(dtype)
+    w = wbase[::-2, 1::2]
+    y = linearc.linear(x, w)
+    assert_linear_close(y, x, w, dtype=dtype)
+    np.testing.assert_array_equal(y, linearc.linear(x, w.copy()))

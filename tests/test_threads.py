@@ -1,0 +1,182 @@
+"""Threading: OpenMP thread count does not change a single bit, and one
+layer can be shared by many Python threads."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import linearc
+from linearc import _linearc
+from conftest import assert_linear_close
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """Every test leaves the thread count as it found it."""
+    n = linearc.get_num_threads()
+    yield
+    linearc.set_num_threads(n)
+
+
+# (rows, in_features, out_features, expected path). "dot": rows <= 8 with a
+# big W, split over N. "blocked": wide N (split over columns) and tall M
+# (split over rows), plus shapes just past the tile/block edges.
+SHAPES = [
+    (1, 1024, 2048, "dot"),
+    (8, 2000, 1000, "dot"),
+    (5, 257, 4099, "dot"),
+    (64, 300, 3000, "blocked"),
+    (24, 513, 4200, "blocked"),
+    (2000, 300, 64, "blocked"),
+    (3001, 257, 33, "blocked"),
+    (241, 513, 257, "blocked"),
+    (400, 600, 500, "blocked"),
+]
+
+
+def _inputs(rows, k, n, dtype, seed):
+    rng = np.random.default_rng(seed)
+    layer = linearc.Linear(k, n, dtype=dtype, seed=seed)
+    x = rng.standard_normal((rows, k)).astype(dtype)
+    return layer, x
+
+
+@pytest.mark.parametrize("rows,k,n,path", SHAPES)
+def test_one_vs_two_threads_bit_identical(rows, k, n, path, dtype):
+    layer, x = _inputs(rows, k, n, dtype, seed=rows + k + n)
+    # The shape really takes the intended path, and really uses 2 threads
+    # when allowed (otherwise the comparison would prove nothing).
+    assert _linearc._gemm_path(rows, n, k, np.dtype(dtype), 1) == (path, 1)
+    assert _linearc._gemm_path(rows, n, k, np.dtype(dtype), 2) == (path, 2)
+
+    linearc.set_num_threads(1)
+    y1 = layer(x)
+    linearc.set_num_threads(2)
+    y2 = layer(x)
+    y2_again = layer(x)
+    assert_linear_close(y1, x, layer.weight, layer.bias, dtype)
+    np.testing.assert_array_equal(y1.view(np.uint8), y2.view(np.uint8))
+    np.testing.assert_array_equal(y2.view(np.uint8), y2_again.view(np.uint8))
+
+
+@pytest.mark.parametrize("rows,k,n,path", SHAPES[::3])
+def test_repeated_calls_bit_identical(rows, k, n, path, dtype):
+    layer, x = _inputs(rows, k, n, dtype, seed=1)
+    first = layer(x)
+    out = np.empty_like(first)
+    for _ in range(3):
+        np.testing.assert_array_equal(layer(x).view(np.uint8),
+                                      first.view(np.uint8))
+        layer(x, out=out)
+        np.testing.assert_array_equal(out.view(np.uint8),
+                                      first.view(np.uint8))
+
+
+def test_functional_one_vs_two_threads(dtype):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300, 280)).astype(dtype)
+    w = rng.standard_normal((700, 280)).astype(dtype)
+    b = rng.standard_normal(700).astype(dtype)
+    linearc.set_num_threads(1)
+    y1 = linearc.linear(x, w, b)
+    linearc.set_num_threads(2)
+    y2 = linearc.linear(x, w, b)
+    np.testing.assert_array_equal(y1.view(np.uint8), y2.view(np.uint8))
+
+
+# Mixed work for the concurrency tests: both paths, both split directions,
+# a rank-3 input, a strided input and out=.
+MIXED = [(3, 500), (40, 500), (300, 500), (1, 500), (2, 7, 500), (129, 500)]
+
+
+def _run_concurrently(layer, inputs, expected, toggle):
+    """8 Python threads call layer on inputs; return a list of failures."""
+    n_workers = 8
+    barrier = threading.Barrier(n_workers + (1 if toggle else 0))
+    failures = []
+    done = threading.Event()
+
+    def worker(tid):
+        try:
+            barrier.wait()
+            for it in range(6):
+                i = (tid + it) % len(inputs)
+                x = inputs[i]
+                if (tid + it) % 2:
+                    y = layer(x)
+                else:
+                    y = np.full(expected[i].shape, np.nan, layer.dtype)
+                    assert layer(x, out=y) is y
+                if not np.array_equal(y.view(np.uint8),
+                                      expected[i].view(np.uint8)):
+                    failures.append((tid, it, i))
+        except Exception as exc:  # surfaced in the main thread
+            failures.append((tid, repr(exc)))
+
+    def toggler():
+        barrier.wait()
+        n = 1
+        while not done.is_set():
+            linearc.set_num_threads(n)
+            n = 3 - n
+
+    threads = [threading.Thread(target=worker, args=(t,))
+               for t in range(n_workers)]
+    tog = threading.Thread(target=toggler) if toggle else None
+    for t in threads + ([tog] if tog else []):
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    done.set()
+    if tog:
+        tog.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "worker threads hung"
+    return failures
+
+
+def _mixed_inputs(dtype):
+    rng = np.random.default_rng(7)
+    inputs = []
+    for shape in MIXED:
+        x = rng.standard_normal(shape[:-1] + (2 * shape[-1],)).astype(dtype)
+        # Every other input is a strided view (last axis step 2).
+        inputs.append(x[..., ::2] if len(inputs) % 2 else
+                      np.ascontiguousarray(x[..., :shape[-1]]))
+    return inputs
+
+
+@pytest.mark.parametrize("toggle", [False, True],
+                         ids=["fixed_threads", "toggling_threads"])
+def test_shared_layer_from_python_threads(toggle, dtype):
+    layer = linearc.Linear(500, 700, dtype=dtype, seed=21)
+    inputs = _mixed_inputs(dtype)
+    linearc.set_num_threads(2)
+    expected = [layer(x) for x in inputs]  # serial results
+    for x, y in zip(inputs, expected):
+        assert_linear_close(y, x, layer.weight, layer.bias, dtype)
+    failures = _run_concurrently(layer, inputs, expected, toggle)
+    assert not failures, failures[:5]
+    # The layer itself is unchanged by all that traffic.
+    for x, y in zip(inputs, expected):
+        np.testing.assert_array_equal(layer(x), y)
+
+
+def test_get_num_threads_honors_set():
+    for n in (1, 2, 1, 3, 2):
+        assert linearc.set_num_threads(n) is None
+        assert linearc.get_num_threads() == n
+        # The GEMM planner sees the same setting.
+        _, used = _linearc._gemm_path(8, 4096, 512, np.dtype(np.float32), n)
+        assert 1 <= used <= n
+
+
+def test_set_num_threads_errors():
+    linearc.set_num_threads(2)
+    with pytest.raises(ValueError, match=">= 1"):
+        linearc.set_num_threads(0)
+    with pytest.raises(TypeError, match="int"):
+        linearc.set_num_threads(1.5)
+    # A failed call leaves the setting alone.
+    assert linearc.get_num_threads() == 2
