@@ -12,6 +12,7 @@ from importlib import metadata as _metadata
 
 from . import _linearc
 from ._linearc import Linear, get_num_threads, linear, set_num_threads
+from ._counting import clever_format, profile, summary
 
 try:
     __version__ = _metadata.version("linearc")
@@ -24,6 +25,9 @@ __all__ = [
     "set_num_threads",
     "get_num_threads",
     "show_config",
+    "profile",
+    "clever_format",
+    "summary",
     "__version__",
 ]
 

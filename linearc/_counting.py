@@ -1,0 +1,305 @@
+"""Counting and explaining a Linear layer: profile, clever_format, summary.
+
+The counts follow shared/ENGINEERING.md section 7: one multiply-accumulate
+(MAC) per weight per row, the bias never counted, FLOPs = 2 * MACs for a
+forward and 6 * MACs for a training step (forward, grad_input, weight_grad).
+The numbers come from the C layer (``layer.macs`` / ``layer.flops``), which
+also validates the input shape exactly as a forward call would.
+"""
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["clever_format", "profile", "summary", "LinearSummary"]
+
+
+def _shape_of(x) -> tuple:
+    """A shape tuple from a shape tuple or from an array(-like)."""
+    if isinstance(x, tuple):  # torch.Size is a tuple too
+        return x
+    # np.shape reads .shape when there is one (ndarray, torch tensor), so a
+    # large array is never copied just to be measured.
+    return np.shape(x)
+
+
+def profile(layer, x) -> tuple[int, int]:
+    """Return ``(macs, params)`` for ``layer`` applied to ``x``.
+
+    ``x`` is an array (anything with a ``.shape``, or an array-like) or a
+    shape tuple such as ``(32, 3, 4)``.
+
+    The MACs equal ``thop.profile(torch_layer, inputs=(x,))[0]`` for the
+    same nn.Linear: ``in_features`` multiply-accumulates per output element,
+    the bias never counted. Two differences from thop 0.1.1:
+
+    * both numbers are Python ints (thop returns the MACs as a float, and
+      the params as a float or the int 0);
+    * params is always the layer's parameter count. thop 0.1.1 returns 0
+      params for a bare ``nn.Linear`` (it only sums the counts of child
+      modules) and the right count once the layer is wrapped in
+      ``nn.Sequential``; linearc returns the right count in both cases.
+
+    Raises ValueError/TypeError for a shape that ``layer(x)`` would reject.
+    """
+    macs = layer.macs(_shape_of(x))
+    return int(macs), int(layer.num_parameters)
+
+
+def clever_format(nums, format="%.2f"):
+    """Format numbers with a unit suffix, exactly like ``thop.clever_format``.
+
+    Each number is divided by the first unit it strictly exceeds: 1e12 "T",
+    1e9 "G", 1e6 "M", 1e3 "K"; anything else (up to and including 1000,
+    zero, negatives) keeps its value and gets "B", which means the base
+    unit, not billion: ``clever_format(768)`` is ``"768.00B"``.
+
+    A single number, or a sequence of exactly one, gives one string; a
+    sequence of several gives a tuple of strings (and an empty one ``()``).
+    ``format`` is a %-style format applied to the scaled value.
+    """
+    if not isinstance(nums, Iterable):
+        nums = [nums]
+    out = []
+    for num in nums:
+        for scale, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+            if num > scale:
+                out.append(format % (num / scale) + unit)
+                break
+        else:
+            out.append(format % num + "B")
+    # thop's quirk, kept for drop-in compatibility: one element -> a str.
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class LinearSummary:
+    """What a Linear layer does to one input shape, and what it costs.
+
+    ``str()`` gives a plain-text walk-through; in Jupyter the object shows
+    as an HTML table with a picture of the matrix product. Bytes count each
+    array read or written once at the layer's itemsize (x, W, b read; y
+    written); ``intensity`` is forward FLOPs per byte moved (0.0 when
+    nothing is moved); ``weight_bytes`` is the memory of all parameters.
+    """
+
+    layer_repr: str
+    input_shape: tuple
+    output_shape: tuple
+    rows: int
+    in_features: int
+    out_features: int
+    bias: bool
+    dtype: np.dtype
+    params: int
+    macs: int
+    flops: int
+    flops_training: int
+    bytes_read: int
+    bytes_written: int
+    intensity: float
+    weight_bytes: int
+
+    # -- text ------------------------------------------------------------
+    def _steps(self):
+        """(label, shape, note) for each step of the forward, in order."""
+        lead = self.input_shape[:-1]
+        if len(lead) == 0:
+            rows_note = "rows = 1 (no leading dimensions)"
+        elif len(lead) == 1:
+            rows_note = f"rows = {self.rows}"
+        else:
+            rows_note = f"rows = {'*'.join(map(str, lead))} = {self.rows}"
+        steps = [
+            ("input x", self.input_shape, ""),
+            ("viewed as", (self.rows, self.in_features), rows_note),
+            ("times weight.T", (self.in_features, self.out_features),
+             f"weight {(self.out_features, self.in_features)}, "
+             "shared by every row"),
+        ]
+        if self.bias:
+            steps.append(("plus bias", (self.out_features,),
+                          "broadcast over the rows"))
+        steps += [
+            ("gives", (self.rows, self.out_features), ""),
+            ("output y", self.output_shape, ""),
+        ]
+        return steps
+
+    def _costs(self):
+        """(label, value, explanation) for each number of the summary."""
+        size = self.dtype.itemsize
+        inn, out, rows = self.in_features, self.out_features, self.rows
+        params_note = (f"weight {out}*{inn}" + (f" + bias {out}" if self.bias
+                                                else "")
+                       + f" = {self.params}")
+        return [
+            ("parameters", self.params, params_note),
+            ("MACs", self.macs, f"{rows} {'row' if rows == 1 else 'rows'}"
+                                f" * {inn} * {out} multiply-accumulates; "
+                                "bias not counted"),
+            ("FLOPs forward", self.flops, "2 per MAC"),
+            ("FLOPs training step", self.flops_training,
+             "forward + grad_input + weight_grad, 6 per MAC"),
+            ("bytes read", self.bytes_read,
+             f"x, W{', b' if self.bias else ''} at {size} bytes each"),
+            ("bytes written", self.bytes_written, f"y at {size} bytes each"),
+            ("arithmetic intensity", self.intensity,
+             "forward FLOPs per byte moved"),
+            ("weight memory", self.weight_bytes,
+             f"{self.params} parameters * {size} bytes"),
+        ]
+
+    @staticmethod
+    def _value_text(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.3g}"
+        if value > 1000:  # exact, then the readable form
+            return f"{value} ({clever_format(value)})"
+        return str(value)
+
+    def __str__(self) -> str:
+        lines = [f"{self.layer_repr}, dtype={self.dtype.name}"]
+        steps = self._steps()
+        width = max(len(label) for label, _, _ in steps)
+        shape_w = max(len(str(shape)) for _, shape, _ in steps)
+        for label, shape, note in steps:
+            line = f"  {label:<{width}}  {str(shape):<{shape_w}}"
+            lines.append((line + "  " + note).rstrip() if note else
+                         line.rstrip())
+        costs = [(label, self._value_text(value), note)
+                 for label, value, note in self._costs()]
+        width = max(len(label) for label, _, _ in costs)
+        value_w = max(len(value) for _, value, _ in costs)
+        for label, value, note in costs:
+            lines.append(f"{label:<{width}}  {value:<{value_w}}  {note}")
+        return "\n".join(lines)
+
+    # -- HTML (Jupyter) ----------------------------------------------------
+    def _repr_html_(self) -> str:
+        e = html.escape
+        parts = ['<div class="linearc-summary">',
+                 f"<p><code>{e(self.layer_repr)}</code>, "
+                 f"dtype={e(self.dtype.name)}</p>",
+                 _svg(self),
+                 "<table>",
+                 "<tr><th>step</th><th>shape</th><th>note</th></tr>"]
+        for label, shape, note in self._steps():
+            parts.append(f"<tr><td>{e(label)}</td><td>{e(str(shape))}</td>"
+                         f"<td>{e(note)}</td></tr>")
+        parts.append("<tr><th>quantity</th><th>value</th><th>note</th></tr>")
+        for label, value, note in self._costs():
+            parts.append(f"<tr><td>{e(label)}</td>"
+                         f"<td>{e(self._value_text(value))}</td>"
+                         f"<td>{e(note)}</td></tr>")
+        parts += ["</table>", "</div>"]
+        return "\n".join(parts)
+
+
+def _px(n: int) -> float:
+    """Drawn length of a dimension: grows like sqrt, clamped so a size-0 or
+    size-1 side stays visible and a 10**6 side still fits."""
+    return min(160.0, max(10.0, 10.0 * math.sqrt(n)))
+
+
+def _svg(s: LinearSummary) -> str:
+    """Inline SVG of y (rows x out) = x (rows x in) @ W.T (in x out) [+ b]."""
+    e = html.escape
+    rows, inn, out = _px(s.rows), _px(s.in_features), _px(s.out_features)
+    bias_h = _px(1)
+    top = 30.0 + (bias_h + 20.0 if s.bias else 0.0)  # room for labels, b
+
+    def label_w(n):  # rough width of a number drawn at font-size 11
+        return 7.0 * len(str(n))
+
+    # Each gap holds an operator on its left and the next matrix's row-count
+    # label on its right, so it widens with that label.
+    left = 10.0 + label_w(s.rows)
+    x0 = left
+    x1 = x0 + inn + 30.0 + label_w(s.in_features)
+    x2 = x1 + out + 30.0 + label_w(s.rows)
+    items = [  # (name, x, y, width, height, rows label, cols label)
+        ("x", x0, top, inn, rows, s.rows, s.in_features),
+        ("W.T", x1, top, out, inn, s.in_features, s.out_features),
+        ("y", x2, top, out, rows, s.rows, s.out_features),
+    ]
+    if s.bias:  # the bias row sits above y, broadcast down its rows
+        items.append(("b", x2, top - bias_h - 20.0, out, bias_h, None,
+                      s.out_features))
+    width = x2 + out + 24.0
+    height = top + max(rows, inn) + 24.0
+    out_svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}"'
+               f' height="{height:.0f}" font-family="sans-serif"'
+               f' font-size="11">',
+               f"<title>y {e(str(s.output_shape))} = x @ W.T"
+               f"{' + b' if s.bias else ''}</title>"]
+    colors = {"x": "#9ecae1", "W.T": "#fdae6b", "y": "#a1d99b",
+              "b": "#dadaeb"}
+    for name, rx, ry, rw, rh, nrows, ncols in items:
+        # An empty dimension is drawn dashed at the minimum size.
+        dash = (' stroke-dasharray="3,2"'
+                if nrows == 0 or ncols == 0 else "")
+        out_svg.append(
+            f'<rect x="{rx:.1f}" y="{ry:.1f}" width="{rw:.1f}"'
+            f' height="{rh:.1f}" fill="{colors[name]}" stroke="#333"{dash}/>')
+        # Names go under the matrix (beside the thin bias row), since a
+        # clamped rectangle can be narrower than its name.
+        nx, ny, anchor = ((rx + rw + 4, ry + rh / 2 + 4, "start")
+                          if name == "b" else
+                          (rx + rw / 2, ry + rh + 14, "middle"))
+        out_svg.append(f'<text x="{nx:.1f}" y="{ny:.1f}"'
+                       f' text-anchor="{anchor}" font-weight="bold">'
+                       f"{e(name)}</text>")
+        out_svg.append(f'<text x="{rx + rw / 2:.1f}" y="{ry - 4:.1f}"'
+                       f' text-anchor="middle">{ncols}</text>')
+        if nrows is not None:
+            out_svg.append(f'<text x="{rx - 4:.1f}" y="{ry + rh / 2 + 4:.1f}"'
+                           f' text-anchor="end">{nrows}</text>')
+    for op, x_after in (("@", x0 + inn), ("=", x1 + out)):
+        out_svg.append(f'<text x="{x_after + 8:.1f}" y="{top + 12:.1f}"'
+                       f' font-size="14">{op}</text>')
+    out_svg.append("</svg>")
+    return "\n".join(out_svg)
+
+
+def summary(layer, input_shape) -> LinearSummary:
+    """Explain what ``layer`` does to an input of ``input_shape``.
+
+    Returns a LinearSummary: print it for the step-by-step shapes and the
+    costs, read its attributes for the numbers, or display it in Jupyter.
+    The shape is validated like a forward input (rank >= 1, last dimension
+    equal to in_features), raising ValueError/TypeError otherwise.
+    """
+    macs = int(layer.macs(input_shape))  # validates the shape first
+    shape = tuple(int(d) for d in input_shape)
+    inn, out = int(layer.in_features), int(layer.out_features)
+    rows = math.prod(shape[:-1])
+    has_bias = layer.bias is not None
+    size = layer.dtype.itemsize
+    params = int(layer.num_parameters)
+    flops = int(layer.flops(shape))
+    bytes_read = size * (rows * inn + out * inn + (out if has_bias else 0))
+    bytes_written = size * rows * out
+    moved = bytes_read + bytes_written
+    return LinearSummary(
+        layer_repr=repr(layer),
+        input_shape=shape,
+        output_shape=shape[:-1] + (out,),
+        rows=rows,
+        in_features=inn,
+        out_features=out,
+        bias=has_bias,
+        dtype=layer.dtype,
+        params=params,
+        macs=macs,
+        flops=flops,
+        flops_training=int(layer.flops(shape, backward=True)),
+        bytes_read=bytes_read,
+        bytes_written=bytes_written,
+        intensity=flops / moved if moved else 0.0,
+        weight_bytes=params * size,
+    )

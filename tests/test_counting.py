@@ -1,0 +1,364 @@
+"""Counting (issue 3): macs / flops / profile / clever_format / summary,
+checked against thop 0.1.1 and torch.utils.flop_counter.FlopCounterMode."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import warnings
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+import linearc
+from linearc import Linear, clever_format, profile, summary
+
+torch = pytest.importorskip("torch")
+thop = pytest.importorskip("thop")
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+# (in_features, out_features, bias, input_shape): ranks 1 to 5, zero-size
+# batches, in_features or out_features 0, with and without bias.
+CASES = [
+    (4, 2, False, (32, 3, 4)),  # the founding example
+    (4, 2, True, (32, 3, 4)),
+    (4, 2, False, (4,)),
+    (4, 2, True, (4,)),
+    (7, 5, True, (3, 7)),
+    (7, 5, False, (1, 7)),
+    (3, 6, True, (2, 3, 4, 3)),
+    (3, 6, False, (2, 1, 3, 2, 3)),
+    (5, 3, True, (0, 5)),
+    (5, 3, False, (4, 0, 2, 5)),
+    (0, 3, True, (6, 0)),
+    (0, 3, False, (2, 3, 0)),
+    (3, 0, True, (6, 3)),
+    (3, 0, False, (2, 2, 2, 2, 3)),
+    (0, 0, True, (0, 0)),
+    (64, 33, True, (9, 17, 64)),
+]
+CASE_IDS = [f"{i}-{o}-{'b' if b else 'nb'}-{'x'.join(map(str, s))}"
+            for i, o, b, s in CASES]
+TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
+
+
+def torch_linear(in_features, out_features, bias, dtype):
+    with warnings.catch_warnings():  # zero-element init warns; harmless
+        warnings.simplefilter("ignore")
+        return torch.nn.Linear(in_features, out_features, bias=bias,
+                               dtype=TORCH_DTYPES[dtype])
+
+
+def thop_profile(model, x):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return thop.profile(model, inputs=(x,), verbose=False)
+
+
+# -- macs / flops / profile against the oracles ------------------------------
+
+@pytest.mark.parametrize("in_f, out_f, bias, shape", CASES, ids=CASE_IDS)
+def test_macs_and_profile_match_thop(in_f, out_f, bias, shape, dtype):
+    layer = Linear(in_f, out_f, bias=bias, dtype=dtype, seed=0)
+    tlin = torch_linear(in_f, out_f, bias, dtype)
+    x = torch.zeros(shape, dtype=TORCH_DTYPES[dtype])
+    thop_macs, thop_params = thop_profile(torch.nn.Sequential(tlin), x)
+    expected_params = sum(p.numel() for p in tlin.parameters())
+
+    assert layer.macs(shape) == thop_macs == (
+        math.prod(shape[:-1]) * in_f * out_f)
+    macs, params = profile(layer, np.zeros(shape, dtype=dtype))
+    assert type(macs) is int and type(params) is int
+    assert macs == thop_macs
+    assert params == thop_params == expected_params == layer.num_parameters
+    # thop 0.1.1's documented quirk: a bare nn.Linear reports 0 params,
+    # while linearc.profile gives the real count for a bare layer.
+    bare_macs, bare_params = thop_profile(tlin, x)
+    assert bare_macs == macs and bare_params == 0
+    # A shape tuple gives the same numbers as an array of that shape.
+    assert profile(layer, shape) == (macs, params)
+
+
+@pytest.mark.parametrize("in_f, out_f, bias, shape", CASES, ids=CASE_IDS)
+def test_flops_match_flop_counter(in_f, out_f, bias, shape, dtype):
+    layer = Linear(in_f, out_f, bias=bias, dtype=dtype, seed=0)
+    tlin = torch_linear(in_f, out_f, bias, dtype)
+    x = torch.randn(shape, dtype=TORCH_DTYPES[dtype], requires_grad=True)
+
+    with FlopCounterMode(display=False) as counter:
+        tlin(x)
+    assert layer.flops(shape) == counter.get_total_flops()
+    assert layer.flops(shape) == 2 * layer.macs(shape)
+
+    # Forward + backward with the input requiring grad: the forward product
+    # and the two gradient products. y.backward(g) adds no op of its own, so
+    # the total is the Linear's alone (FlopCounterMode's per-module split is
+    # not used: it leaves the backward out of "Linear" for bias=False).
+    with FlopCounterMode(display=False) as counter:
+        y = tlin(x)
+        y.backward(torch.randn_like(y))
+    total = counter.get_total_flops()
+    assert layer.flops(shape, backward=True) == total
+    counted = {str(op) for op in counter.get_flop_counts()["Global"]}
+    assert counted <= {"aten.mm", "aten.addmm"}, counted
+    assert layer.flops(shape, backward=True) == 6 * layer.macs(shape)
+
+
+def test_founding_example_numbers():
+    layer = Linear(4, 2, bias=False, seed=0)
+    assert layer.macs((32, 3, 4)) == 32 * 3 * (4 * 2) == 768
+    assert layer.flops((32, 3, 4)) == 1536
+    assert layer.flops((32, 3, 4), backward=True) == 4608
+    assert profile(layer, (32, 3, 4)) == (768, 8)
+
+
+def test_profile_accepts_arrays_shapes_and_tensors():
+    layer = Linear(4, 3, seed=0)
+    expected = (2 * 5 * 4 * 3, 4 * 3 + 3)
+    assert profile(layer, np.zeros((2, 5, 4), np.float32)) == expected
+    assert profile(layer, (2, 5, 4)) == expected
+    assert profile(layer, torch.Size([2, 5, 4])) == expected
+    assert profile(layer, torch.zeros(2, 5, 4)) == expected
+    assert profile(layer, [[0.0] * 4] * 10) == (10 * 4 * 3, expected[1])
+    # A non-contiguous view is measured, not copied.
+    big = np.zeros((6, 10, 8), np.float32)[::2, :, ::2]
+    assert profile(layer, big) == (3 * 10 * 4 * 3, expected[1])
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 5), (2, 4, 5), (2, -1, 4)])
+def test_profile_rejects_shapes_forward_rejects(shape):
+    layer = Linear(4, 3, seed=0)
+    with pytest.raises(ValueError):
+        profile(layer, shape)
+
+
+def test_profile_on_huge_shapes_is_exact():
+    # Counts are Python ints: no float rounding even beyond 2**53.
+    layer = Linear(3, 5, bias=False, seed=0)
+    shape = (2**40, 2**20, 3)
+    assert profile(layer, shape) == (2**60 * 15, 15)
+
+
+# -- clever_format against thop.clever_format --------------------------------
+
+BOUNDARY_NUMBERS = [
+    0, 1, 0.5, -3, -2e6, 999, 1000, 1000.0, 1001, 999_999, 1e6, 1e6 + 1,
+    123_456_789, 999_999_999, 1e9, 1e9 + 1, 7.5e11, 1e12, 1e12 + 1, 1.5e13,
+    2**63, 768, 1536, float("inf"), np.int64(2_000_000), np.float32(1e4),
+]
+FORMATS = ["%.2f", "%.3f", "%.1f", "%d", "%.4g", "%8.2f", "%s"]
+
+
+def outcome(func, *args):
+    """func(*args), or the type of the exception it raises (e.g. "%d" of
+    inf raises OverflowError in both implementations)."""
+    try:
+        return func(*args)
+    except Exception as exc:  # noqa: BLE001 - compared, not swallowed
+        return type(exc)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_clever_format_single_numbers_match_thop(fmt):
+    for num in BOUNDARY_NUMBERS:
+        ours = outcome(clever_format, num, fmt)
+        assert ours == outcome(thop.clever_format, num, fmt), (num, fmt)
+        assert isinstance(ours, str) or ours is OverflowError
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_clever_format_sequences_match_thop(fmt):
+    sequences = [
+        BOUNDARY_NUMBERS,
+        tuple(BOUNDARY_NUMBERS[:5]),
+        [768, 8],
+        [1e6 + 1],  # one element: thop returns a bare string
+        (1e12,),
+        [],
+        np.array([999.0, 1001.0, 2e9]),
+        range(995, 1005),
+    ]
+    for seq in sequences:
+        ours = outcome(clever_format, seq, fmt)
+        theirs = outcome(thop.clever_format, seq, fmt)
+        assert type(ours) is type(theirs), (seq, fmt)
+        assert ours == theirs, (seq, fmt)
+
+
+def test_clever_format_defaults_and_units():
+    assert clever_format(768) == thop.clever_format(768) == "768.00B"
+    assert clever_format(1000) == "1000.00B"  # strict ">": 1000 stays base
+    assert clever_format(1001) == "1.00K"
+    assert clever_format(1e6) == "1000.00K"
+    assert clever_format(1e9 + 1) == "1.00G"
+    assert clever_format(1.5e13) == "15.00T"
+    assert clever_format([768, 8], "%.3f") == ("768.000B", "8.000B")
+    assert clever_format([1e6 + 1]) == "1.00M"
+    assert clever_format([]) == ()
+    # The default format is thop's, positional and keyword alike.
+    assert clever_format(12345, format="%.2f") == clever_format(12345)
+
+
+def test_clever_format_nan_like_thop():
+    ours = clever_format(float("nan"))
+    assert ours == thop.clever_format(float("nan")) == "nanB"
+
+
+# -- summary ------------------------------------------------------------------
+
+def expected_summary(in_f, out_f, bias, shape, dtype):
+    """The summary's numbers, worked out here independently of linearc."""
+    size = np.dtype(dtype).itemsize
+    rows = math.prod(shape[:-1])
+    macs = rows * in_f * out_f
+    params = in_f * out_f + (out_f if bias else 0)
+    read = size * (rows * in_f + in_f * out_f + (out_f if bias else 0))
+    written = size * rows * out_f
+    return dict(
+        input_shape=tuple(shape), output_shape=tuple(shape[:-1]) + (out_f,),
+        rows=rows, in_features=in_f, out_features=out_f, bias=bias,
+        dtype=np.dtype(dtype), params=params, macs=macs, flops=2 * macs,
+        flops_training=6 * macs, bytes_read=read, bytes_written=written,
+        intensity=(2 * macs / (read + written)) if read + written else 0.0,
+        weight_bytes=params * size)
+
+
+@pytest.mark.parametrize("in_f, out_f, bias, shape", CASES, ids=CASE_IDS)
+def test_summary_attributes(in_f, out_f, bias, shape, dtype):
+    layer = Linear(in_f, out_f, bias=bias, dtype=dtype, seed=0)
+    s = summary(layer, shape)
+    for name, value in expected_summary(in_f, out_f, bias, shape,
+                                        dtype).items():
+        got = getattr(s, name)
+        if name == "intensity":
+            assert got == pytest.approx(value, rel=1e-12), name
+        else:
+            assert got == value, name
+            assert type(got) is type(value), name
+    # The output shape is what the layer really returns.
+    assert s.output_shape == layer(np.zeros(shape, dtype)).shape
+    assert s.macs == layer.macs(shape) and s.flops == layer.flops(shape)
+    assert s.flops_training == layer.flops(shape, backward=True)
+
+
+def test_summary_founding_example_text():
+    layer = Linear(4, 2, bias=False, seed=0)
+    s = summary(layer, (32, 3, 4))
+    text = str(s)
+    assert text.startswith(repr(layer))
+    # Shapes in the order the data goes through them.
+    steps = ["(32, 3, 4)", "(96, 4)", "(4, 2)", "(96, 2)", "(32, 3, 2)"]
+    positions = [text.index(step) for step in steps]
+    assert positions == sorted(positions)
+    assert "32*3 = 96" in text
+    assert "weight (2, 4)" in text
+    # No bias step and no bias parameters (the first line is the repr).
+    assert "bias" not in text.split("MACs")[0].split("\n", 1)[1]
+    for label, value in [("parameters", 8), ("MACs", 768),
+                         ("FLOPs forward", 1536),
+                         ("FLOPs training step", 4608),
+                         ("bytes read", 4 * (96 * 4 + 8)),
+                         ("bytes written", 4 * 96 * 2),
+                         ("weight memory", 32)]:
+        line = next(ln for ln in text.splitlines() if ln.startswith(label))
+        assert re.search(rf"\s{value}\b", line), (label, line)
+    intensity = 1536 / (4 * (96 * 4 + 8) + 4 * 96 * 2)
+    assert f"{intensity:.3g}" in text
+    assert s.dtype == np.float32 and "float32" in text
+
+
+def test_summary_text_with_bias_float64():
+    layer = Linear(3, 5, dtype=np.float64, seed=0)
+    text = str(summary(layer, (7, 3)))
+    assert "plus bias" in text and "(5,)" in text
+    assert "float64" in text and "8 bytes" in text
+    assert "weight 5*3 + bias 5 = 20" in text
+    assert " 105 " in text  # 7 * 3 * 5 MACs
+
+
+@pytest.mark.parametrize("in_f, out_f, bias, shape", CASES, ids=CASE_IDS)
+def test_summary_html_parses_and_holds_the_numbers(in_f, out_f, bias, shape):
+    s = summary(Linear(in_f, out_f, bias=bias, seed=0), shape)
+    markup = s._repr_html_()
+    root = ET.fromstring("<div>" + markup + "</div>")  # well-formed
+    svgs = root.findall(f".//{SVG}svg")
+    assert len(svgs) == 1
+    svg = svgs[0]
+    rects = svg.findall(f"{SVG}rect")
+    assert len(rects) == (4 if bias else 3)  # x, W.T, y [, b]
+    for rect in rects:  # every rectangle is drawn with a visible size
+        assert 0 < float(rect.get("width")) <= 200
+        assert 0 < float(rect.get("height")) <= 200
+    labels = [t.text for t in svg.iter(f"{SVG}text")]
+    for name in ["x", "W.T", "y"] + (["b"] if bias else []):
+        assert name in labels
+    # Every dimension is labelled with its number: x rows/in, W.T in/out,
+    # y rows/out (and b out).
+    for dim, count in [(s.rows, 2), (in_f, 2), (out_f, 2 + bias)]:
+        assert labels.count(str(dim)) >= count, (dim, labels)
+    table_text = " ".join(td.text or "" for td in root.iter("td"))
+    for value in (s.params, s.macs, s.flops, s.flops_training, s.bytes_read,
+                  s.bytes_written, s.weight_bytes):
+        assert re.search(rf"\b{value}\b", table_text), value
+    for shape_ in (s.input_shape, (s.rows, in_f), (in_f, out_f),
+                   s.output_shape):
+        assert str(shape_) in table_text
+
+
+def test_summary_html_sizes_are_clamped():
+    # A 1-wide and a 10**6-tall side both draw, within the picture.
+    s = summary(Linear(1, 3, seed=0), (10**6, 1))
+    root = ET.fromstring("<div>" + s._repr_html_() + "</div>")
+    svg = root.find(f".//{SVG}svg")
+    width, height = float(svg.get("width")), float(svg.get("height"))
+    for rect in svg.findall(f"{SVG}rect"):
+        x, y = float(rect.get("x")), float(rect.get("y"))
+        w, h = float(rect.get("width")), float(rect.get("height"))
+        assert w >= 5 and h >= 5
+        assert 0 <= x and x + w <= width and 0 <= y and y + h <= height
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 5), (2, 4, 5), (0, 3),
+                                   (2, -1, 4), (-4,)])
+def test_summary_rejects_invalid_shapes(shape):
+    with pytest.raises(ValueError):
+        summary(Linear(4, 3, seed=0), shape)
+
+
+@pytest.mark.parametrize("shape", [(2.0, 4), ("a", 4), 4, (True, 4)])
+def test_summary_rejects_non_int_shapes(shape):
+    with pytest.raises(TypeError):
+        summary(Linear(4, 3, seed=0), shape)
+
+
+def test_summary_accepts_any_int_sequence():
+    layer = Linear(4, 3, seed=0)
+    for shape in ([5, 4], np.array([5, 4]), (np.int64(5), 4),
+                  torch.Size([5, 4])):
+        s = summary(layer, shape)
+        assert s.input_shape == (5, 4) and s.output_shape == (5, 3)
+        assert all(type(d) is int for d in s.input_shape)
+
+
+def test_summary_is_immutable():
+    s = summary(Linear(4, 2, seed=0), (3, 4))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.macs = 0
+    assert not hasattr(s, "__dict__")  # __slots__
+
+
+def test_summary_nothing_moved_has_zero_intensity():
+    s = summary(Linear(0, 0, bias=False, seed=0), (0, 0))
+    assert s.bytes_read == s.bytes_written == 0
+    assert s.intensity == 0.0
+    str(s)  # still renders
+    ET.fromstring("<div>" + s._repr_html_() + "</div>")
+
+
+def test_public_names():
+    for name in ("profile", "clever_format", "summary"):
+        assert name in linearc.__all__
+        assert getattr(linearc, name) is globals()[name]
