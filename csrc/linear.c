@@ -1245,14 +1245,14 @@ done:
  * The type.
  */
 PyDoc_STRVAR(Linear_doc,
-"Linear(in_features, out_features, bias=True, *, dtype=numpy.float32, seed=None)\n"
+"Linear(in_features, out_features, bias=True, *, dtype=None, seed=None)\n"
 "--\n\n"
 "Applies y = x @ weight.T + bias to arrays of shape (*, in_features),\n"
 "as torch.nn.Linear does, returning shape (*, out_features).\n\n"
 "weight has shape (out_features, in_features) and bias (out_features,);\n"
 "both start uniform on [-1/sqrt(in_features), 1/sqrt(in_features)], drawn\n"
 "from `seed` (an int gives the same values everywhere; None draws fresh\n"
-"entropy). dtype is float32 or float64.");
+"entropy). dtype is float32 (the default, also for None) or float64.");
 
 PyDoc_STRVAR(forward_doc,
 "forward($self, x, /, *, out=None)\n--\n\n"

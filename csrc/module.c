@@ -18,6 +18,11 @@
 static PyObject *
 set_num_threads(PyObject *module, PyObject *arg)
 {
+    lc_state *st = PyModule_GetState(module);
+    if (arg == Py_None) {
+        atomic_store(&st->threads, 0);
+        Py_RETURN_NONE;
+    }
     if (PyBool_Check(arg) || !PyLong_Check(arg)) {
         PyErr_Format(PyExc_TypeError, "set_num_threads() takes an int, not %.100s",
                      Py_TYPE(arg)->tp_name);
@@ -31,7 +36,6 @@ set_num_threads(PyObject *module, PyObject *arg)
         PyErr_Format(PyExc_ValueError, "set_num_threads() needs n >= 1, got %ld", n);
         return NULL;
     }
-    lc_state *st = PyModule_GetState(module);
     atomic_store(&st->threads, n > 1024 ? 1024 : (int)n);
     Py_RETURN_NONE;
 }
@@ -107,14 +111,21 @@ static PyMethodDef module_methods[] = {
     {"linear", (PyCFunction)(void (*)(void))lc_functional_linear,
      METH_FASTCALL | METH_KEYWORDS, linear_doc},
     {"set_num_threads", set_num_threads, METH_O,
-     "set_num_threads(n, /)\n--\n\nUse at most n threads in the GEMM (n >= 1)."},
+     "set_num_threads(n, /)\n--\n\nUse at most n threads in the GEMM (n >= 1); None goes back\n"
+     "to following OpenMP's setting (OMP_NUM_THREADS, threadpoolctl)."},
     {"get_num_threads", get_num_threads, METH_NOARGS,
      "get_num_threads()\n--\n\nThreads the GEMM may use: set_num_threads(), else\n"
      "OpenMP's setting (OMP_NUM_THREADS, threadpoolctl), else the cores available."},
-    {"_build_config", build_config, METH_NOARGS, NULL},
-    {"_gemm_path", gemm_path, METH_VARARGS, NULL},
-    {"_workspace_bytes", workspace_bytes, METH_NOARGS, NULL},
-    {"_rebuild", (PyCFunction)(void (*)(void))lc_rebuild_linear, METH_FASTCALL, NULL},
+    {"_build_config", build_config, METH_NOARGS,
+     "_build_config()\n--\n\nHow the extension was built and what it runs on (raw dict)."},
+    {"_gemm_path", gemm_path, METH_VARARGS,
+     "_gemm_path(m, n, k, dtype, threads, /)\n--\n\n"
+     "(path, threads used) of a forward GEMM of that shape."},
+    {"_workspace_bytes", workspace_bytes, METH_NOARGS,
+     "_workspace_bytes()\n--\n\nBytes held by the pool of packing buffers."},
+    {"_rebuild", (PyCFunction)(void (*)(void))lc_rebuild_linear, METH_FASTCALL,
+     "_rebuild(in_features, out_features, bias, dtype, weight, bias_values, /)\n--\n\n"
+     "Unpickle a Linear (the other half of Linear.__reduce__)."},
     {NULL, NULL, 0, NULL},
 };
 

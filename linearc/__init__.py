@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from importlib import metadata as _metadata
+from typing import Any
 
 from . import _linearc
 from ._linearc import Linear, get_num_threads, linear, set_num_threads
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 
-def show_config() -> dict:
+def show_config() -> dict[str, Any]:
     """Print and return how linearc was built and what it runs on.
 
     Keys: version, compiler, openmp, threads, isa (the kernel set in use,

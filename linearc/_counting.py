@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Union
 
 import numpy as np
+
+from ._linearc import Linear
+
+Shape = tuple[int, ...]
+Number = Union[int, float]
 
 __all__ = ["clever_format", "profile", "summary", "LinearSummary"]
 
 
-def _shape_of(x) -> tuple:
+def _shape_of(x: Any) -> Shape:
     """A shape tuple from a shape tuple or from an array(-like)."""
     if isinstance(x, tuple):  # torch.Size is a tuple too
         return x
@@ -27,7 +33,7 @@ def _shape_of(x) -> tuple:
     return np.shape(x)
 
 
-def profile(layer, x) -> tuple[int, int]:
+def profile(layer: Linear, x: Any) -> tuple[int, int]:
     """Return ``(macs, params)`` for ``layer`` applied to ``x``.
 
     ``x`` is an array (anything with a ``.shape``, or an array-like) or a
@@ -50,7 +56,8 @@ def profile(layer, x) -> tuple[int, int]:
     return int(macs), int(layer.num_parameters)
 
 
-def clever_format(nums, format="%.2f"):
+def clever_format(nums: Number | Iterable[Number],
+                  format: str = "%.2f") -> str | tuple[str, ...]:
     """Format numbers with a unit suffix, exactly like ``thop.clever_format``.
 
     Each number is divided by the first unit it strictly exceeds: 1e12 "T",
@@ -88,13 +95,13 @@ class LinearSummary:
     """
 
     layer_repr: str
-    input_shape: tuple
-    output_shape: tuple
+    input_shape: Shape
+    output_shape: Shape
     rows: int
     in_features: int
     out_features: int
     bias: bool
-    dtype: np.dtype
+    dtype: np.dtype[Any]
     params: int
     macs: int
     flops: int
@@ -105,7 +112,7 @@ class LinearSummary:
     weight_bytes: int
 
     # -- text ------------------------------------------------------------
-    def _steps(self):
+    def _steps(self) -> list[tuple[str, Shape, str]]:
         """(label, shape, note) for each step of the forward, in order."""
         lead = self.input_shape[:-1]
         if len(lead) == 0:
@@ -130,7 +137,7 @@ class LinearSummary:
         ]
         return steps
 
-    def _costs(self):
+    def _costs(self) -> list[tuple[str, Number, str]]:
         """(label, value, explanation) for each number of the summary."""
         size = self.dtype.itemsize
         inn, out, rows = self.in_features, self.out_features, self.rows
@@ -155,7 +162,7 @@ class LinearSummary:
         ]
 
     @staticmethod
-    def _value_text(value) -> str:
+    def _value_text(value: Number) -> str:
         if isinstance(value, float):
             return f"{value:.3g}"
         if value > 1000:  # exact, then the readable form
@@ -213,7 +220,7 @@ def _svg(s: LinearSummary) -> str:
     bias_h = _px(1)
     top = 30.0 + (bias_h + 20.0 if s.bias else 0.0)  # room for labels, b
 
-    def label_w(n):  # rough width of a number drawn at font-size 11
+    def label_w(n: int) -> float:  # rough width of a number drawn at font-size 11
         return 7.0 * len(str(n))
 
     # Each gap holds an operator on its left and the next matrix's row-count
@@ -222,7 +229,8 @@ def _svg(s: LinearSummary) -> str:
     x0 = left
     x1 = x0 + inn + 30.0 + label_w(s.in_features)
     x2 = x1 + out + 30.0 + label_w(s.rows)
-    items = [  # (name, x, y, width, height, rows label, cols label)
+    # (name, x, y, width, height, rows label or None, cols label)
+    items: list[tuple[str, float, float, float, float, int | None, int]] = [
         ("x", x0, top, inn, rows, s.rows, s.in_features),
         ("W.T", x1, top, out, inn, s.in_features, s.out_features),
         ("y", x2, top, out, rows, s.rows, s.out_features),
@@ -266,7 +274,7 @@ def _svg(s: LinearSummary) -> str:
     return "\n".join(out_svg)
 
 
-def summary(layer, input_shape) -> LinearSummary:
+def summary(layer: Linear, input_shape: Sequence[int]) -> LinearSummary:
     """Explain what ``layer`` does to an input of ``input_shape``.
 
     Returns a LinearSummary: print it for the step-by-step shapes and the

@@ -1,0 +1,139 @@
+"""Type stubs for the C extension linearc._linearc.
+
+Arrays the layer returns are typed NDArray[np.floating[Any]]: the class is not
+generic at runtime, so whether a given layer computes in float32 or float64
+(its ``dtype``) is only known when it runs.
+"""
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, SupportsIndex, TypedDict, TypeVar, final, overload
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+_FloatArray = NDArray[np.floating[Any]]
+
+# Everything numpy.dtype() turns into float32 or float64: np.float32,
+# np.float64, float, "float32", "f8", a dtype object...  (str is as narrow
+# as typing allows for the names.)
+_FloatDTypeLike = (
+    type[np.floating[Any]] | type[float] | np.dtype[np.floating[Any]] | str
+)
+
+# ``out=`` is returned as given, so its exact array type flows through.
+_OutT = TypeVar("_OutT", bound=_FloatArray)
+
+# The shape arguments of macs()/flops(): tuples, lists, torch.Size, ...
+_Shape = Sequence[SupportsIndex]
+
+_GemmPath = Literal["empty", "fill", "dot", "blocked"]
+
+class _BuildConfig(TypedDict):
+    # What _build_config() returns; show_config() formats it.
+    compiler: str
+    openmp: bool
+    openmp_version: int
+    threads: int
+    isa: Literal["avx512", "avx2", "generic"]
+    isa_supported: str  # space separated, best first
+    tile_f32: int  # MR * 1000 + NR
+    tile_f64: int
+
+@final
+class Linear:
+    """y = x @ weight.T + bias for x of shape (*, in_features)."""
+
+    def __new__(
+        cls,
+        in_features: SupportsIndex,
+        out_features: SupportsIndex,
+        bias: bool = True,
+        *,
+        dtype: _FloatDTypeLike | None = ...,
+        seed: SupportsIndex | None = None,
+    ) -> Linear: ...
+    @property
+    def in_features(self) -> int: ...
+    @property
+    def out_features(self) -> int: ...
+    @property
+    def dtype(self) -> np.dtype[np.floating[Any]]: ...
+    @property
+    def num_parameters(self) -> int: ...
+    # weight and bias read as views of the layer's memory and are assigned
+    # by copying in anything castable under 'same_kind'.
+    @property
+    def weight(self) -> _FloatArray: ...
+    @weight.setter
+    def weight(self, value: ArrayLike, /) -> None: ...
+    @property
+    def bias(self) -> _FloatArray | None: ...
+    @bias.setter
+    def bias(self, value: ArrayLike | None, /) -> None: ...
+    @property
+    def weight_grad(self) -> _FloatArray | None: ...
+    @property
+    def bias_grad(self) -> _FloatArray | None: ...
+    @overload
+    def __call__(self, x: ArrayLike, /, *, out: None = None) -> _FloatArray: ...
+    @overload
+    def __call__(self, x: ArrayLike, /, *, out: _OutT) -> _OutT: ...
+    @overload
+    def forward(self, x: ArrayLike, /, *, out: None = None) -> _FloatArray: ...
+    @overload
+    def forward(self, x: ArrayLike, /, *, out: _OutT) -> _OutT: ...
+    def backward(self, x: ArrayLike, grad_output: ArrayLike, /) -> _FloatArray: ...
+    def zero_grad(self) -> None: ...
+    def reset_parameters(self, seed: SupportsIndex | None = None) -> None: ...
+    def parameters(self) -> list[_FloatArray]: ...
+    def named_parameters(self) -> list[tuple[str, _FloatArray]]: ...
+    def state_dict(self) -> dict[str, _FloatArray]: ...
+    # Values may also be torch tensors (they implement __array__).
+    def load_state_dict(self, state_dict: Mapping[str, ArrayLike], /) -> None: ...
+    def macs(self, input_shape: _Shape, /) -> int: ...
+    def flops(self, input_shape: _Shape, /, *, backward: bool = False) -> int: ...
+    def __reduce__(
+        self,
+    ) -> tuple[
+        Callable[..., Linear],
+        tuple[int, int, bool, str, _FloatArray, _FloatArray | None],
+    ]: ...
+
+@overload
+def linear(
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
+    *,
+    out: None = None,
+) -> _FloatArray: ...
+@overload
+def linear(
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
+    *,
+    out: _OutT,
+) -> _OutT: ...
+def set_num_threads(n: int | None, /) -> None: ...
+def get_num_threads() -> int: ...
+
+# Private: used by linearc/__init__.py, pickling, tests and benchmarks.
+def _build_config() -> _BuildConfig: ...
+def _gemm_path(
+    m: SupportsIndex,
+    n: SupportsIndex,
+    k: SupportsIndex,
+    dtype: _FloatDTypeLike,
+    threads: int,
+    /,
+) -> tuple[_GemmPath, int]: ...
+def _workspace_bytes() -> int: ...
+def _rebuild(
+    in_features: int,
+    out_features: int,
+    bias: bool,
+    dtype: str,
+    weight: ArrayLike,
+    bias_values: ArrayLike | None,
+    /,
+) -> Linear: ...
