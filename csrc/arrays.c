@@ -251,8 +251,13 @@ lc_check_out(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims,
     }
     const npy_intp *st = PyArray_STRIDES(o);
     const npy_intp es = (npy_intp)lc_dtype_size(t);
+    const npy_intp n = dims[ndim - 1];
+    if (PyArray_SIZE(o) == 0) {
+        *ldc = n; /* never written: any strides will do */
+        return 0;
+    }
     ptrdiff_t rs = 0;
-    const int last_ok = dims[ndim - 1] <= 1 || st[ndim - 1] == es;
+    const int last_ok = n <= 1 || st[ndim - 1] == es;
     if (!last_ok || !lc_collapse_leading(ndim, dims, st, &rs) || rs % es != 0) {
         PyErr_SetString(PyExc_ValueError,
                         "out must be contiguous along its last axis, with leading "
@@ -260,7 +265,12 @@ lc_check_out(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims,
                         "or a slice of rows of one)");
         return -1;
     }
-    /* A zero-size output is never written; any stride will do. */
+    /* Rows that share memory would be written over each other. */
+    if (PyArray_SIZE(o) > n && (rs < 0 ? -rs : rs) < n * es) {
+        PyErr_SetString(PyExc_ValueError,
+                        "out has rows that overlap in memory; it cannot hold a result");
+        return -1;
+    }
     *ldc = rs / es;
     return 0;
 }

@@ -218,10 +218,13 @@ static LinearObject *
 linear_alloc(PyTypeObject *type, Py_ssize_t in, Py_ssize_t out, int has_bias,
              lc_dtype dtype)
 {
-    size_t wbytes;
+    size_t wbytes, bbytes = 0;
     const size_t es = lc_dtype_size(dtype);
+    const int bias_too_big = has_bias && (__builtin_mul_overflow((size_t)out, es, &bbytes) ||
+                                          bbytes > (size_t)PY_SSIZE_T_MAX);
     if (__builtin_mul_overflow((size_t)in, (size_t)out, &wbytes) ||
-        __builtin_mul_overflow(wbytes, es, &wbytes) || wbytes > (size_t)PY_SSIZE_T_MAX) {
+        __builtin_mul_overflow(wbytes, es, &wbytes) || wbytes > (size_t)PY_SSIZE_T_MAX ||
+        bias_too_big) {
         PyErr_Format(PyExc_MemoryError,
                      "Linear(%zd, %zd) needs more memory than can be addressed", in, out);
         return NULL;
@@ -244,9 +247,11 @@ linear_alloc(PyTypeObject *type, Py_ssize_t in, Py_ssize_t out, int has_bias,
         return NULL;
     }
     if (has_bias) {
-        self->bias = alloc_aligned((size_t)out * es);
+        self->bias = alloc_aligned(bbytes);
         if (self->bias == NULL) {
-            PyErr_NoMemory();
+            PyErr_Format(PyExc_MemoryError,
+                         "cannot allocate %zu bytes for the bias of Linear(%zd, %zd)",
+                         bbytes, in, out);
             Py_DECREF(self);
             return NULL;
         }

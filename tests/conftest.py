@@ -29,15 +29,24 @@ def reference(x, weight, bias=None, dtype=None):
 
 
 def tolerance(x, weight, bias=None, dtype=None):
-    """c * sqrt(K) * u * (|x| @ |W|.T) + u * |b|, elementwise."""
+    """c * sqrt(K) * u * (|x| @ |W|.T) + u * |b|, elementwise.
+
+    linearc fuses the bias into the GEMM: the accumulators start from b and
+    every one of the K fused multiply-adds rounds a sum that holds b. So b is
+    one more term of the dot product, and its error is bounded the way the
+    products' is: c * sqrt(K + 1) * u * (|x| @ |W|.T + |b|). (ENGINEERING.md's
+    u * |b| term assumes the bias is added once, after the sum.)
+    """
     dtype = dtype or np.asarray(weight).dtype
     u = unit_roundoff(dtype)
     x64 = np.abs(as_computed(x, dtype))
     w64 = np.abs(as_computed(weight, dtype))
     k = w64.shape[-1]
-    tol = C_TOL * np.sqrt(max(k, 1)) * u * (x64 @ w64.T)
+    magnitude = x64 @ w64.T
     if bias is not None:
-        tol = tol + u * np.abs(as_computed(bias, dtype))
+        magnitude = magnitude + np.abs(as_computed(bias, dtype))
+        k += 1
+    tol = C_TOL * np.sqrt(max(k, 1)) * u * magnitude
     # Results are rounded to dtype once at the end: allow that half-ulp too.
     return tol + u * np.abs(reference(x, weight, bias, dtype))
 
