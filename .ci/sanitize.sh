@@ -54,7 +54,7 @@ echo "sanitize: building with LINEARC_SANITIZE=1"
     }
 )
 
-so="$(ls "$work"/linearc/_linearc*.so)"
+so="$(ls "$work"/src/linearc/_linearc*.so)"
 if ! ldd "$so" | grep -q libasan; then
     echo "sanitize: $so is not linked against libasan" >&2
     exit 1
@@ -69,7 +69,7 @@ for lib in "$asan_lib" "$ubsan_lib"; do
     fi
 done
 
-export PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$work/src${PYTHONPATH:+:$PYTHONPATH}"
 # The extension links the sanitizer runtimes, but python itself does not, so
 # they must be loaded first: ASan insists on being the first DSO.
 export LD_PRELOAD="$asan_lib $ubsan_lib${LD_PRELOAD:+ $LD_PRELOAD}"

@@ -20,7 +20,8 @@ import linearc
 from linearc import _linearc
 
 ROOT = Path(__file__).resolve().parent.parent
-STUB = ROOT / "linearc" / "_linearc.pyi"
+# The stub as installed: this also checks that the package ships it.
+STUB = Path(linearc.__file__).resolve().parent / "_linearc.pyi"
 EXAMPLE = ROOT / "examples" / "typed_usage.py"
 
 # stubtest builds the whole linearc package; errors in its Python modules
