@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Packaging checks (issue 8):
+#  1. `python -m build` makes an sdist, and a wheel from that sdist;
+#  2. the sdist installs with its test extra in a fresh virtual environment,
+#     and the whole suite runs against it from outside the source tree, so a
+#     file missing from the sdist fails here;
+#  3. the wheel runs on the oldest NumPy linearc claims (1.23).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python="${PYTHON:-python}"
+oldest_numpy="1.23.5"
+work="$(mktemp -d "${TMPDIR:-/tmp}/linearc-package.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+start=$(date +%s)
+
+echo "package: building sdist and wheel"
+"$python" -m pip install -q build
+"$python" -m build --outdir "$work/dist" "$repo" >"$work/build.log" 2>&1 || {
+    cat "$work/build.log"
+    exit 1
+}
+sdist="$(ls "$work"/dist/linearc-*.tar.gz)"
+wheel="$(ls "$work"/dist/linearc-*.whl)"
+echo "package: built $(basename "$sdist") and $(basename "$wheel")"
+
+echo "package: sdist in a fresh venv"
+"$python" -m venv "$work/venv"
+venv="$work/venv/bin/python"
+# torch first, pinned: thop depends on an unpinned torch.
+"$venv" -m pip install -q torch==2.13.0
+"$venv" -m pip install -q "$sdist[test]"
+# Run from outside the tree: only the installed package can be imported.
+(cd "$work" && "$venv" -m pytest -p no:cacheprovider -q "$repo/tests")
+
+echo "package: wheel on NumPy $oldest_numpy"
+"$python" -m venv "$work/old"
+old="$work/old/bin/python"
+"$old" -m pip install -q torch==2.13.0 "numpy==$oldest_numpy" pytest hypothesis \
+    "thop==0.1.1.post2209072238"
+"$old" -m pip install -q --no-deps "$wheel"
+(cd "$work" && "$old" -c "import numpy, linearc; print('package: numpy', numpy.__version__, 'linearc', linearc.__version__)")
+(cd "$work" && "$old" -m pytest -p no:cacheprovider -q \
+    "$repo/tests/test_forward.py" "$repo/tests/test_errors.py" \
+    "$repo/tests/test_parameters.py" "$repo/tests/test_gemm_edges.py" \
+    "$repo/tests/test_backward.py" "$repo/tests/test_properties.py" \
+    "$repo/tests/test_bad_input.py" "$repo/tests/test_leaks.py")
+echo "package: done in $(( $(date +%s) - start )) s"
