@@ -147,6 +147,14 @@ lc_matrix_from_object(PyObject *obj, lc_dtype dtype, ptrdiff_t cols,
         if (arr == NULL) {
             return -1;
         }
+        /* NumPy >= 1.24 refuses ragged nested sequences; older ones make an
+         * object array of them. Refuse them the same way everywhere. */
+        if (PyArray_TYPE(arr) == NPY_OBJECT && PySequence_Check(obj)) {
+            PyErr_Format(PyExc_ValueError,
+                         "%s is not a rectangular numeric array (a ragged nested "
+                         "sequence, or one holding non-numbers)", what);
+            goto error;
+        }
     }
     if (PyArray_NDIM(arr) == 0) {
         PyErr_Format(PyExc_ValueError,
