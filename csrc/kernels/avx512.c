@@ -37,48 +37,148 @@ mask8(int n)
     return n <= 0 ? (__mmask8)0 : (__mmask8)((1u << n) - 1u);
 }
 
-static void
-tile_avx512_f32_12x32(ptrdiff_t kc, const float *a, const float *b, float *c,
-                      ptrdiff_t ldc, int mr, int nr, const float *bias,
-                      int flags)
+/*
+ * The register tiles. Each body is a function of compile-time ROWS (rows of
+ * A used) and VECS (vectors of B used), so an edge tile with few rows or
+ * columns runs only the FMAs it needs: Linear(128, 128) on 16 rows, say, is
+ * a 12-row tile and a 4-row tile, not two 12-row ones. Every accumulator
+ * sums in the same p order in every variant, so results do not depend on it.
+ */
+ALWAYS_INLINE void
+tile_f32_body(const int ROWS, const int VECS, ptrdiff_t kc, const float *a,
+              const float *b, float *c, ptrdiff_t ldc, int mr, int nr,
+              const float *bias, int flags)
 {
-    const __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
-    __m512 c0[MR_F32], c1[MR_F32];
-    __m512 init0 = _mm512_setzero_ps(), init1 = _mm512_setzero_ps();
-    if (flags & LC_KF_BIAS) {
+    const __mmask16 m[2] = {mask16(nr), mask16(nr - 16)};
+    __m512 acc[MR_F32][2], init[2];
+    /* C comes from L3 or memory: start fetching it now, so it is in L1
+     * when the k loop ends (the loop takes about a microsecond). */
+#pragma GCC unroll 12
+    for (int i = 0; i < ROWS; i++) {
+        if (i < mr) {
+            __builtin_prefetch(c + i * ldc, 1, 3);
+            __builtin_prefetch(c + i * ldc + 16 * VECS - 1, 1, 3);
+        }
+    }
+    for (int v = 0; v < VECS; v++) {
         /* Masked loads never touch bias past its end. */
-        init0 = _mm512_maskz_loadu_ps(m0, bias);
-        init1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+        init[v] = (flags & LC_KF_BIAS) ? _mm512_maskz_loadu_ps(m[v], bias + 16 * v)
+                                       : _mm512_setzero_ps();
     }
 #pragma GCC unroll 12
-    for (int i = 0; i < MR_F32; i++) {
-        c0[i] = init0;
-        c1[i] = init1;
+    for (int i = 0; i < ROWS; i++) {
+        for (int v = 0; v < VECS; v++) {
+            acc[i][v] = init[v];
+        }
     }
 #pragma GCC unroll 4
     for (ptrdiff_t p = 0; p < kc; p++) {
-        const __m512 b0 = _mm512_load_ps(b);
-        const __m512 b1 = _mm512_load_ps(b + 16);
+        __m512 bv[2];
+        for (int v = 0; v < VECS; v++) {
+            bv[v] = _mm512_load_ps(b + 16 * v);
+        }
 #pragma GCC unroll 12
-        for (int i = 0; i < MR_F32; i++) {
+        for (int i = 0; i < ROWS; i++) {
             const __m512 ai = _mm512_set1_ps(a[i]);
-            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
-            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+            for (int v = 0; v < VECS; v++) {
+                acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+            }
         }
         a += MR_F32;
         b += NR_F32;
     }
 #pragma GCC unroll 12
-    for (int i = 0; i < MR_F32; i++) {
+    for (int i = 0; i < ROWS; i++) {
         if (i < mr) {
             float *ci = c + i * ldc;
-            if (!(flags & LC_KF_OVERWRITE)) {
-                c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, ci));
-                c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, ci + 16));
+            for (int v = 0; v < VECS; v++) {
+                if (!(flags & LC_KF_OVERWRITE)) {
+                    acc[i][v] = _mm512_add_ps(acc[i][v], _mm512_maskz_loadu_ps(m[v], ci + 16 * v));
+                }
+                _mm512_mask_storeu_ps(ci + 16 * v, m[v], acc[i][v]);
             }
-            _mm512_mask_storeu_ps(ci, m0, c0[i]);
-            _mm512_mask_storeu_ps(ci + 16, m1, c1[i]);
         }
+    }
+}
+
+ALWAYS_INLINE void
+tile_f64_body(const int ROWS, const int VECS, ptrdiff_t kc, const double *a,
+              const double *b, double *c, ptrdiff_t ldc, int mr, int nr,
+              const double *bias, int flags)
+{
+    const __mmask8 m[2] = {mask8(nr), mask8(nr - 8)};
+    __m512d acc[MR_F64][2], init[2];
+#pragma GCC unroll 14
+    for (int i = 0; i < ROWS; i++) {
+        if (i < mr) {
+            __builtin_prefetch(c + i * ldc, 1, 3);
+            __builtin_prefetch(c + i * ldc + 8 * VECS - 1, 1, 3);
+        }
+    }
+    for (int v = 0; v < VECS; v++) {
+        init[v] = (flags & LC_KF_BIAS) ? _mm512_maskz_loadu_pd(m[v], bias + 8 * v)
+                                       : _mm512_setzero_pd();
+    }
+#pragma GCC unroll 14
+    for (int i = 0; i < ROWS; i++) {
+        for (int v = 0; v < VECS; v++) {
+            acc[i][v] = init[v];
+        }
+    }
+#pragma GCC unroll 4
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        __m512d bv[2];
+        for (int v = 0; v < VECS; v++) {
+            bv[v] = _mm512_load_pd(b + 8 * v);
+        }
+#pragma GCC unroll 14
+        for (int i = 0; i < ROWS; i++) {
+            const __m512d ai = _mm512_set1_pd(a[i]);
+            for (int v = 0; v < VECS; v++) {
+                acc[i][v] = _mm512_fmadd_pd(ai, bv[v], acc[i][v]);
+            }
+        }
+        a += MR_F64;
+        b += NR_F64;
+    }
+#pragma GCC unroll 14
+    for (int i = 0; i < ROWS; i++) {
+        if (i < mr) {
+            double *ci = c + i * ldc;
+            for (int v = 0; v < VECS; v++) {
+                if (!(flags & LC_KF_OVERWRITE)) {
+                    acc[i][v] = _mm512_add_pd(acc[i][v], _mm512_maskz_loadu_pd(m[v], ci + 8 * v));
+                }
+                _mm512_mask_storeu_pd(ci + 8 * v, m[v], acc[i][v]);
+            }
+        }
+    }
+}
+
+static void
+tile_avx512_f32_12x32(ptrdiff_t kc, const float *a, const float *b, float *c,
+                      ptrdiff_t ldc, int mr, int nr, const float *bias,
+                      int flags)
+{
+    if (nr > 16) {
+        if (mr > 8) {
+            tile_f32_body(12, 2, kc, a, b, c, ldc, mr, nr, bias, flags);
+        }
+        else if (mr > 4) {
+            tile_f32_body(8, 2, kc, a, b, c, ldc, mr, nr, bias, flags);
+        }
+        else {
+            tile_f32_body(4, 2, kc, a, b, c, ldc, mr, nr, bias, flags);
+        }
+    }
+    else if (mr > 8) {
+        tile_f32_body(12, 1, kc, a, b, c, ldc, mr, nr, bias, flags);
+    }
+    else if (mr > 4) {
+        tile_f32_body(8, 1, kc, a, b, c, ldc, mr, nr, bias, flags);
+    }
+    else {
+        tile_f32_body(4, 1, kc, a, b, c, ldc, mr, nr, bias, flags);
     }
 }
 
@@ -87,45 +187,27 @@ tile_avx512_f64_14x16(ptrdiff_t kc, const double *a, const double *b,
                       double *c, ptrdiff_t ldc, int mr, int nr,
                       const double *bias, int flags)
 {
-    const __mmask8 m0 = mask8(nr), m1 = mask8(nr - 8);
-    __m512d c0[MR_F64], c1[MR_F64];
-    __m512d init0 = _mm512_setzero_pd(), init1 = _mm512_setzero_pd();
-    if (flags & LC_KF_BIAS) {
-        init0 = _mm512_maskz_loadu_pd(m0, bias);
-        init1 = _mm512_maskz_loadu_pd(m1, bias + 8);
-    }
-#pragma GCC unroll 14
-    for (int i = 0; i < MR_F64; i++) {
-        c0[i] = init0;
-        c1[i] = init1;
-    }
-#pragma GCC unroll 4
-    for (ptrdiff_t p = 0; p < kc; p++) {
-        const __m512d b0 = _mm512_load_pd(b);
-        const __m512d b1 = _mm512_load_pd(b + 8);
-#pragma GCC unroll 14
-        for (int i = 0; i < MR_F64; i++) {
-            const __m512d ai = _mm512_set1_pd(a[i]);
-            c0[i] = _mm512_fmadd_pd(ai, b0, c0[i]);
-            c1[i] = _mm512_fmadd_pd(ai, b1, c1[i]);
+    if (nr > 8) {
+        if (mr > 8) {
+            tile_f64_body(14, 2, kc, a, b, c, ldc, mr, nr, bias, flags);
         }
-        a += MR_F64;
-        b += NR_F64;
-    }
-#pragma GCC unroll 14
-    for (int i = 0; i < MR_F64; i++) {
-        if (i < mr) {
-            double *ci = c + i * ldc;
-            if (!(flags & LC_KF_OVERWRITE)) {
-                c0[i] = _mm512_add_pd(c0[i], _mm512_maskz_loadu_pd(m0, ci));
-                c1[i] = _mm512_add_pd(c1[i], _mm512_maskz_loadu_pd(m1, ci + 8));
-            }
-            _mm512_mask_storeu_pd(ci, m0, c0[i]);
-            _mm512_mask_storeu_pd(ci + 8, m1, c1[i]);
+        else if (mr > 4) {
+            tile_f64_body(8, 2, kc, a, b, c, ldc, mr, nr, bias, flags);
         }
+        else {
+            tile_f64_body(4, 2, kc, a, b, c, ldc, mr, nr, bias, flags);
+        }
+    }
+    else if (mr > 8) {
+        tile_f64_body(14, 1, kc, a, b, c, ldc, mr, nr, bias, flags);
+    }
+    else if (mr > 4) {
+        tile_f64_body(8, 1, kc, a, b, c, ldc, mr, nr, bias, flags);
+    }
+    else {
+        tile_f64_body(4, 1, kc, a, b, c, ldc, mr, nr, bias, flags);
     }
 }
-
 
 /*
  * Transposing packs. A 16x16 (float32) or 8x8 (float64) block of rows is
@@ -199,6 +281,11 @@ pack_avx512_f32(ptrdiff_t kc, int R, const float *const *rows, float *dst)
             __m512 r[16];
             for (int i = 0; i < 16; i++) {
                 const float *src = i < nrow ? rows[g + i] : NULL;
+                /* Sixteen row streams are too many for the hardware
+                 * prefetchers: ask for each row's data 256 bytes ahead. */
+                if (src) {
+                    __builtin_prefetch(src + p + 64, 0, 3);
+                }
                 r[i] = src ? _mm512_maskz_loadu_ps(km, src + p) : _mm512_setzero_ps();
             }
             transpose_16x16_ps(r);
@@ -221,6 +308,9 @@ pack_avx512_f64(ptrdiff_t kc, int R, const double *const *rows, double *dst)
             __m512d r[8];
             for (int i = 0; i < 8; i++) {
                 const double *src = i < nrow ? rows[g + i] : NULL;
+                if (src) {
+                    __builtin_prefetch(src + p + 32, 0, 3);
+                }
                 r[i] = src ? _mm512_maskz_loadu_pd(km, src + p) : _mm512_setzero_pd();
             }
             transpose_8x8_pd(r);
