@@ -101,6 +101,24 @@ blocking_of(const lc_gemm_args *g)
     return g->dtype == LC_F32 ? &g->kernels->f32 : &g->kernels->f64;
 }
 
+/* Packing buffers no bigger than this problem's blocks, so that small
+ * GEMMs keep the pool small: the A block (64-byte aligned) and the B panel. */
+static size_t
+packed_a_bytes(const lc_gemm_args *g, const lc_blocking *bl)
+{
+    const size_t kc = (size_t)(g->k < bl->kc ? g->k : bl->kc);
+    const size_t mc = g->m < bl->mc ? round_up((size_t)g->m, (size_t)bl->mr) : (size_t)bl->mc;
+    return round_up(mc * kc * lc_dtype_size(g->dtype), LC_ALIGN);
+}
+
+static size_t
+packed_b_bytes(const lc_gemm_args *g, const lc_blocking *bl)
+{
+    const size_t kc = (size_t)(g->k < bl->kc ? g->k : bl->kc);
+    const size_t nc = g->n < bl->nc ? round_up((size_t)g->n, (size_t)bl->nr) : (size_t)bl->nc;
+    return nc * kc * lc_dtype_size(g->dtype);
+}
+
 /* ------------------------------------------------------------------------
  * Plans: which path, how many threads, how to split.
  */
@@ -178,9 +196,7 @@ make_plan(const lc_gemm_args *g)
                                              : (g->m + bl->mr - 1) / bl->mr;
         plan.threads = clamp_threads(nthreads, (int)(tiles < INT32_MAX ? tiles : INT32_MAX));
     }
-    const ptrdiff_t kc = g->k < bl->kc ? g->k : bl->kc;
-    plan.ws_bytes = round_up((size_t)bl->mc * (size_t)kc * es, LC_ALIGN) +
-                    (size_t)bl->nc * (size_t)kc * es;
+    plan.ws_bytes = packed_a_bytes(g, bl) + packed_b_bytes(g, bl);
     return plan;
 }
 
@@ -260,9 +276,8 @@ blocked_part(const lc_gemm_args *g, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0,
 {
     const lc_blocking *bl = blocking_of(g);
     const size_t es = lc_dtype_size(g->dtype);
-    const ptrdiff_t kc_max = g->k < bl->kc ? g->k : bl->kc;
     char *apack = ws;
-    char *bpack = apack + round_up((size_t)bl->mc * (size_t)kc_max * es, LC_ALIGN);
+    char *bpack = apack + packed_a_bytes(g, bl);
     const int mr = bl->mr, nr = bl->nr;
 
     for (ptrdiff_t jc = n0; jc < n1; jc += bl->nc) {

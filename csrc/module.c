@@ -57,8 +57,10 @@ build_config(PyObject *module, PyObject *Py_UNUSED(ignored))
     PyObject *openmp = Py_False;
     const int omp_version = 0;
 #endif
+    const lc_blocking *b32 = &st->kernels->f32, *b64 = &st->kernels->f64;
     return Py_BuildValue(
-        "{sssOsisisssssisi}",
+        "{sssOsisisssssisisi"
+        "s(iiiii)s(iiiii)}",
         "compiler", LINEARC_COMPILER " " __VERSION__,
         "openmp", openmp,
         "openmp_version", omp_version,
@@ -66,7 +68,10 @@ build_config(PyObject *module, PyObject *Py_UNUSED(ignored))
         "isa", st->kernels->name,
         "isa_supported", lc_supported_isas(),
         "tile_f32", st->kernels->f32.mr * 1000 + st->kernels->f32.nr,
-        "tile_f64", st->kernels->f64.mr * 1000 + st->kernels->f64.nr);
+        "tile_f64", st->kernels->f64.mr * 1000 + st->kernels->f64.nr,
+        "dot_max_rows", LC_DOT_MAX_ROWS,
+        "blocking_f32", b32->mr, b32->nr, b32->kc, b32->mc, b32->nc,
+        "blocking_f64", b64->mr, b64->nr, b64->kc, b64->mc, b64->nc);
 }
 
 /* _gemm_path(m, n, k, dtype, threads) -> (path, threads used): how a forward

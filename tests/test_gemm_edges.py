@@ -17,14 +17,17 @@ from conftest import assert_linear_close
 
 CONFIG = _linearc._build_config()
 ISA = CONFIG["isa"]
-KC = 256
-# Cache blocks (MC, NC) per ISA and dtype, as in csrc/kernels/*.c.
-BLOCKS = {
-    "avx512": {np.float32: (240, 4096), np.float64: (126, 2048)},
-    "avx2": {np.float32: (144, 4096), np.float64: (72, 2048)},
-    "generic": {np.float32: (256, 2048), np.float64: (128, 2048)},
-}
-DOT_MAX_ROWS = 8
+DOT_MAX_ROWS = CONFIG["dot_max_rows"]
+
+
+def block_sizes(dtype):
+    """(MR, NR, KC, MC, NC) of the kernel set in use, from the extension."""
+    key = "blocking_f32" if np.dtype(dtype) == np.float32 else "blocking_f64"
+    return CONFIG[key]
+
+
+def kc(dtype):
+    return block_sizes(dtype)[2]
 
 
 def tile(dtype):
@@ -34,7 +37,8 @@ def tile(dtype):
 
 
 def blocks(dtype):
-    return BLOCKS[ISA][dtype]
+    """(MC, NC)"""
+    return block_sizes(dtype)[3:]
 
 
 def expected_path(m, n, k):
@@ -89,11 +93,16 @@ def test_tile_edges(dtype, bias, rng):
             run_case(m, n, 7, dtype, rng, bias)
 
 
-# --- K edges (KC = 256) ----------------------------------------------------
+# --- K edges ----------------------------------------------------------------
 
-@pytest.mark.parametrize("k", [0, 1, KC - 1, KC, KC + 1, 2 * KC + 1])
+K_EDGES = {"0": lambda b: 0, "1": lambda b: 1, "KC-1": lambda b: b - 1,
+           "KC": lambda b: b, "KC+1": lambda b: b + 1, "2KC+1": lambda b: 2 * b + 1}
+
+
+@pytest.mark.parametrize("k_edge", list(K_EDGES))
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
-def test_k_edges(k, dtype, bias, rng):
+def test_k_edges(k_edge, dtype, bias, rng):
+    k = K_EDGES[k_edge](kc(dtype))
     mr, nr = tile(dtype)
     for m in sorted({1, DOT_MAX_ROWS, DOT_MAX_ROWS + 1, mr + 1}):
         for n in (nr - 1, nr + 1):
@@ -107,7 +116,7 @@ def test_mc_edges(dtype, rng):
     mc, _ = blocks(dtype)
     _, nr = tile(dtype)
     for m in [*around(mc), 2 * mc + 1]:
-        run_case(m, nr + 3, KC + 1, dtype, rng)
+        run_case(m, nr + 3, kc(dtype) + 1, dtype, rng)
 
 
 def test_nc_edges(dtype, rng):
@@ -119,14 +128,14 @@ def test_nc_edges(dtype, rng):
             run_case(m, n, 3, dtype, rng)
     # Past NC with K crossing a KC block: the B panel is repacked per block.
     for m in (3, mr + 1):
-        run_case(m, nc + 1, KC + 1, dtype, rng, bias=False)
+        run_case(m, nc + 1, kc(dtype) + 1, dtype, rng, bias=False)
 
 
 def test_all_edges_at_once(dtype, rng):
     """Partial tiles, partial M block and three K blocks in one problem."""
     mr, nr = tile(dtype)
     mc, _ = blocks(dtype)
-    run_case(mc + mr + 1, 2 * nr + 3, 2 * KC + 1, dtype, rng)
+    run_case(mc + mr + 1, 2 * nr + 3, 2 * kc(dtype) + 1, dtype, rng)
 
 
 def test_empty_shapes(dtype, rng):
@@ -169,7 +178,7 @@ STRIDE_CASES = {
 def test_strided_input_nan_gaps(case, dtype, rng):
     steps, flip = STRIDE_CASES[case]
     mr, nr = tile(dtype)
-    for m, k in [(5, 19), (DOT_MAX_ROWS, KC + 1), (2 * mr + 1, 2 * KC + 1)]:
+    for m, k in [(5, 19), (DOT_MAX_ROWS, kc(dtype) + 1), (2 * mr + 1, 2 * kc(dtype) + 1)]:
         n = nr + 1
         check_path(m, n, k, dtype)
         layer = make_layer(k, n, dtype)
@@ -185,7 +194,7 @@ def test_fortran_and_rank3_strided(dtype, rng):
     """Column-major input, and a rank-3 view whose leading axes do not
     collapse into one stride (so rows are found one by one)."""
     mr, nr = tile(dtype)
-    k, n = KC + 3, nr + 2
+    k, n = kc(dtype) + 3, nr + 2
     layer = make_layer(k, n, dtype)
     for m in (6, 2 * mr + 1):
         data = rng.standard_normal((m, k)).astype(dtype)
@@ -204,7 +213,7 @@ def test_strided_weight_functional(dtype, rng):
     """linear() with a strided, negative-stride weight and bias: the weight
     goes through the B packer (or is copied) with NaN gaps around it."""
     mr, nr = tile(dtype)
-    k, n = KC + 1, 2 * nr + 1
+    k, n = kc(dtype) + 1, 2 * nr + 1
     wdata = rng.standard_normal((n, k)).astype(dtype)
     bdata = rng.standard_normal(n).astype(dtype)
     w = nan_strided(wdata, (2, 3), flip=True)
@@ -222,7 +231,8 @@ def test_strided_weight_functional(dtype, rng):
 @pytest.mark.parametrize("strided", [False, True], ids=["contig", "strided"])
 def test_float64_into_float32_layer(strided, rng):
     mr, nr = tile(np.float32)
-    for m, k in [(3, 7), (DOT_MAX_ROWS, KC + 1), (2 * mr + 1, 2 * KC + 1)]:
+    kc32 = kc(np.float32)
+    for m, k in [(3, 7), (DOT_MAX_ROWS, kc32 + 1), (2 * mr + 1, 2 * kc32 + 1)]:
         n = nr + 1
         layer = make_layer(k, n, np.float32)
         # float64 values that float32 cannot hold exactly
@@ -239,9 +249,9 @@ def test_float64_into_float32_layer(strided, rng):
 def test_integer_and_float16_inputs(dtype, rng):
     mr, nr = tile(dtype)
     for m in (4, 2 * mr + 1):
-        layer = make_layer(KC + 1, nr + 1, dtype)
+        layer = make_layer(kc(dtype) + 1, nr + 1, dtype)
         for src in (np.int32, np.float16, np.int8):
-            x = (rng.standard_normal((m, KC + 1)) * 8).astype(src)
+            x = (rng.standard_normal((m, kc(dtype) + 1)) * 8).astype(src)
             assert_linear_close(layer(x), x, layer.weight, layer.bias,
                                 dtype=dtype)
 
@@ -262,11 +272,11 @@ def past_serial(fixed, k, unit):
 def thread_shapes(dtype):
     mr, nr = tile(dtype)
     mc, _ = blocks(dtype)
-    k = 2 * KC + 1
+    k = 2 * kc(dtype) + 1
     m_rows = max(mc + mr + 1, past_serial(2 * nr + 5, k, mr))
     n_cols = past_serial(2 * mr + 1, k, nr)
     return [
-        (DOT_MAX_ROWS, 600, KC + 45),    # dot path, W split by columns
+        (DOT_MAX_ROWS, 600, kc(dtype) + 45),    # dot path, W split by columns
         (m_rows, 2 * nr + 5, k),         # blocked, split by rows
         (2 * mr + 1, n_cols, k),         # blocked, split by columns
     ]

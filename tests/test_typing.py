@@ -171,7 +171,12 @@ def test_build_config_matches_typed_dict(stub):
     config = _linearc._build_config()
     assert config.keys() == fields.keys()
     for key, annotation in fields.items():
-        if isinstance(annotation, ast.Subscript):  # Literal[...]
+        if isinstance(annotation, ast.Subscript) and annotation.value.id == "tuple":
+            assert isinstance(config[key], tuple), key
+            assert len(config[key]) == len(annotation.slice.elts), key
+            assert all(type(v).__name__ == a.id
+                       for v, a in zip(config[key], annotation.slice.elts)), key
+        elif isinstance(annotation, ast.Subscript):  # Literal[...]
             assert config[key] in literal_values(annotation), key
         else:
             assert type(config[key]).__name__ == annotation.id, key

@@ -321,8 +321,8 @@ DOT_DRIVER(dot_avx2_f64, double, dot_tile_avx2_f64)
 
 const lc_kernel_set lc_kernels_avx2 = {
     .name = "avx2",
-    .f32 = {.mr = MR_F32, .nr = NR_F32, .kc = 256, .mc = 144, .nc = 4096},
-    .f64 = {.mr = MR_F64, .nr = NR_F64, .kc = 256, .mc = 72, .nc = 2048},
+    .f32 = {.mr = MR_F32, .nr = NR_F32, .kc = 512, .mc = 144, .nc = 4096},
+    .f64 = {.mr = MR_F64, .nr = NR_F64, .kc = 384, .mc = 72, .nc = 2048},
     .tile_f32 = tile_avx2_f32_6x16,
     .tile_f64 = tile_avx2_f64_6x8,
     .dot_f32 = dot_avx2_f32,

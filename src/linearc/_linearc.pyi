@@ -37,6 +37,9 @@ class _BuildConfig(TypedDict):
     isa_supported: str  # space separated, best first
     tile_f32: int  # MR * 1000 + NR
     tile_f64: int
+    dot_max_rows: int  # up to this many rows take the unpacked dot path
+    blocking_f32: tuple[int, int, int, int, int]  # MR, NR, KC, MC, NC
+    blocking_f64: tuple[int, int, int, int, int]
 
 @final
 class Linear:
