@@ -7,6 +7,7 @@
 #include "module.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,14 @@ typedef struct {
     int has_bias;
     void *weight;      /* out x in, row-major */
     void *bias;        /* out, or NULL */
-    void *weight_grad; /* like weight; NULL before the first backward */
-    void *bias_grad;   /* like bias */
+    /* Gradients are arrays of their own, as torch's .grad tensors are: a
+     * reference kept by the user stays valid after zero_grad(), and the next
+     * backward starts a new array. NULL means None. */
+    PyArrayObject *weight_grad;
+    PyArrayObject *bias_grad;
+    /* Serialises the backward passes that accumulate into the gradients
+     * (they run without the GIL) and zero_grad(). */
+    pthread_mutex_t grad_lock;
 } LinearObject;
 
 static lc_state *
@@ -41,18 +48,6 @@ alloc_aligned(size_t bytes)
 {
     size_t rounded = (bytes + LC_ALIGN - 1) / LC_ALIGN * LC_ALIGN;
     return aligned_alloc(LC_ALIGN, rounded ? rounded : LC_ALIGN);
-}
-
-static size_t
-weight_bytes(const LinearObject *self)
-{
-    return (size_t)self->in_features * (size_t)self->out_features * lc_dtype_size(self->dtype);
-}
-
-static size_t
-bias_bytes(const LinearObject *self)
-{
-    return (size_t)self->out_features * lc_dtype_size(self->dtype);
 }
 
 /* ------------------------------------------------------------------------
@@ -204,8 +199,9 @@ Linear_dealloc(LinearObject *self)
     PyTypeObject *tp = Py_TYPE(self);
     free(self->weight);
     free(self->bias);
-    free(self->weight_grad);
-    free(self->bias_grad);
+    Py_XDECREF(self->weight_grad);
+    Py_XDECREF(self->bias_grad);
+    pthread_mutex_destroy(&self->grad_lock);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -234,6 +230,7 @@ linear_alloc(PyTypeObject *type, Py_ssize_t in, Py_ssize_t out, int has_bias,
         return NULL;
     }
     self->vectorcall = Linear_vectorcall;
+    pthread_mutex_init(&self->grad_lock, NULL);
     self->in_features = in;
     self->out_features = out;
     self->dtype = dtype;
@@ -458,21 +455,17 @@ Linear_get_num_parameters(LinearObject *self, void *Py_UNUSED(closure))
 static PyObject *
 Linear_get_weight_grad(LinearObject *self, void *Py_UNUSED(closure))
 {
-    if (self->weight_grad == NULL) {
-        Py_RETURN_NONE;
-    }
-    npy_intp dims[2] = {self->out_features, self->in_features};
-    return buffer_view(self, self->weight_grad, 2, dims);
+    PyObject *g = self->weight_grad ? (PyObject *)self->weight_grad : Py_None;
+    Py_INCREF(g);
+    return g;
 }
 
 static PyObject *
 Linear_get_bias_grad(LinearObject *self, void *Py_UNUSED(closure))
 {
-    if (self->bias_grad == NULL) {
-        Py_RETURN_NONE;
-    }
-    npy_intp dims[1] = {self->out_features};
-    return buffer_view(self, self->bias_grad, 1, dims);
+    PyObject *g = self->bias_grad ? (PyObject *)self->bias_grad : Py_None;
+    Py_INCREF(g);
+    return g;
 }
 
 /* ------------------------------------------------------------------------
@@ -652,19 +645,38 @@ Linear_forward(LinearObject *self, PyObject *const *args, Py_ssize_t nargs,
  * the packers read, never copies.
  */
 
-/* A copy of obj when it shares memory with a gradient buffer we will write. */
+/* A copy of obj when it shares memory with a gradient we will write. */
 static PyObject *
 detach_from_grads(LinearObject *self, PyObject *obj)
 {
     if (PyArray_Check(obj)) {
         PyArrayObject *a = (PyArrayObject *)obj;
-        if ((self->weight_grad && lc_array_overlaps_span(a, self->weight_grad, weight_bytes(self))) ||
-            (self->bias_grad && lc_array_overlaps_span(a, self->bias_grad, bias_bytes(self)))) {
+        if ((self->weight_grad && lc_arrays_may_overlap(a, self->weight_grad)) ||
+            (self->bias_grad && lc_arrays_may_overlap(a, self->bias_grad))) {
             return PyArray_NewCopy(a, NPY_CORDER);
         }
     }
     Py_INCREF(obj);
     return obj;
+}
+
+/* Take the gradient lock; wait for it without the GIL, so that the thread
+ * holding it can take the GIL back and finish. */
+static void
+lock_grads(LinearObject *self)
+{
+    if (pthread_mutex_trylock(&self->grad_lock) != 0) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&self->grad_lock);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+static PyArrayObject *
+new_grad_array(LinearObject *self, int ndim, npy_intp *dims)
+{
+    return (PyArrayObject *)PyArray_NewFromDescr(&PyArray_Type, lc_descr(self->dtype), ndim,
+                                                 dims, NULL, NULL, 0, NULL);
 }
 
 static PyObject *
@@ -703,17 +715,6 @@ Linear_backward(LinearObject *self, PyObject *const *args, Py_ssize_t nargs,
                      xs, gs);
         goto error;
     }
-    const int first = self->weight_grad == NULL;
-    if (first) {
-        self->weight_grad = alloc_aligned(weight_bytes(self));
-        if (self->weight_grad == NULL || (self->has_bias && self->bias_grad == NULL &&
-                                          (self->bias_grad = alloc_aligned(bias_bytes(self))) == NULL)) {
-            free(self->weight_grad);
-            self->weight_grad = NULL;
-            PyErr_NoMemory();
-            goto error;
-        }
-    }
     grad_input = PyArray_NewFromDescr(&PyArray_Type, lc_descr(self->dtype), xnd,
                                       PyArray_DIMS(xm.array), NULL, NULL, 0, NULL);
     if (grad_input == NULL) {
@@ -721,6 +722,7 @@ Linear_backward(LinearObject *self, PyObject *const *args, Py_ssize_t nargs,
     }
     const int nthreads = lc_state_threads(st);
     const ptrdiff_t M = xm.rows, N = self->out_features, K = self->in_features;
+    npy_intp wdims[2] = {N, K}, bdims[1] = {N};
     /* grad_input (M x K) = G (M x N) @ (W^T)^T, W^T being K x N. */
     lc_gemm_args gi = {
         .dtype = self->dtype, .m = M, .n = K, .k = N,
@@ -737,7 +739,7 @@ Linear_backward(LinearObject *self, PyObject *const *args, Py_ssize_t nargs,
               .col_off = gm.op.row_off},
         .b = {.data = xm.op.data, .type = xm.op.type, .rs = xm.op.cs, .cs = xm.op.rs,
               .col_off = xm.op.row_off},
-        .c = self->weight_grad, .ldc = K, .accumulate = !first,
+        .ldc = K,
         .nthreads = nthreads, .kernels = st->kernels,
     };
     /* bias_grad (N x 1) += G^T (N x M) @ ones (1 x M): a zero-stride operand. */
@@ -748,9 +750,33 @@ Linear_backward(LinearObject *self, PyObject *const *args, Py_ssize_t nargs,
     gb.b = (lc_operand){.data = self->dtype == LC_F32 ? (const char *)&one_f32
                                                       : (const char *)&one_f64,
                         .type = self->dtype};
-    gb.c = self->bias_grad;
     gb.ldc = 1;
-    if (run_gemm(&gi) < 0 || run_gemm(&gw) < 0 || (self->has_bias && run_gemm(&gb) < 0)) {
+    if (run_gemm(&gi) < 0) {
+        goto error;
+    }
+    /* The accumulation: one backward at a time per layer. */
+    lock_grads(self);
+    const int first = self->weight_grad == NULL;
+    if (first) {
+        self->weight_grad = new_grad_array(self, 2, wdims);
+        if (self->weight_grad != NULL && self->has_bias) {
+            self->bias_grad = new_grad_array(self, 1, bdims);
+        }
+    }
+    int failed = self->weight_grad == NULL || (self->has_bias && self->bias_grad == NULL);
+    if (!failed) {
+        gw.c = PyArray_DATA(self->weight_grad);
+        gw.accumulate = gb.accumulate = !first;
+        gb.c = self->has_bias ? PyArray_DATA(self->bias_grad) : NULL;
+        failed = run_gemm(&gw) < 0 || (self->has_bias && run_gemm(&gb) < 0);
+    }
+    if (failed && first) {
+        /* Half-made gradients would be accumulated into next time. */
+        Py_CLEAR(self->weight_grad);
+        Py_CLEAR(self->bias_grad);
+    }
+    pthread_mutex_unlock(&self->grad_lock);
+    if (failed) {
         goto error;
     }
     lc_matrix_release(&xm);
@@ -771,10 +797,13 @@ error:
 static PyObject *
 Linear_zero_grad(LinearObject *self, PyObject *Py_UNUSED(ignored))
 {
-    free(self->weight_grad);
-    free(self->bias_grad);
-    self->weight_grad = NULL;
-    self->bias_grad = NULL;
+    lock_grads(self);
+    PyArrayObject *w = self->weight_grad, *b = self->bias_grad;
+    self->weight_grad = self->bias_grad = NULL;
+    pthread_mutex_unlock(&self->grad_lock);
+    /* Released outside the lock: a deallocation may run arbitrary code. */
+    Py_XDECREF(w);
+    Py_XDECREF(b);
     Py_RETURN_NONE;
 }
 

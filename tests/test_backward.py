@@ -332,3 +332,47 @@ def test_backward_one_vs_two_threads_bitwise(shape, dtype, rng, threads):
     grad_in, wg, bg = results[1]
     check_grads(make_layer(in_f, out_f, dtype), [data_x, data_x],
                 [data_g, data_g], [grad_in, grad_in], wg, bg, dtype)
+
+
+# --- gradient arrays: ownership and concurrency -----------------------------
+
+def test_grad_reference_survives_zero_grad(dtype, rng):
+    """As with torch's set_to_none: a kept .grad stays valid and unchanged."""
+    layer = linearc.Linear(6, 5, dtype=dtype, seed=3)
+    x = rng.standard_normal((7, 6)).astype(dtype)
+    g = rng.standard_normal((7, 5)).astype(dtype)
+    layer.backward(x, g)
+    kept_w, kept_b = layer.weight_grad, layer.bias_grad
+    before_w, before_b = kept_w.copy(), kept_b.copy()
+    layer.zero_grad()
+    assert layer.weight_grad is None and layer.bias_grad is None
+    layer.backward(2 * x, g)          # a new array, not the kept one
+    np.testing.assert_array_equal(kept_w, before_w)
+    np.testing.assert_array_equal(kept_b, before_b)
+    assert not np.shares_memory(kept_w, layer.weight_grad)
+    del layer
+    assert np.isfinite(kept_w).all() and kept_w.sum() == before_w.sum()
+
+
+def test_concurrent_backward_accumulates_every_call(dtype, rng):
+    """Backward passes from many threads on one layer all land in the sums."""
+    import threading
+    layer = linearc.Linear(64, 48, dtype=dtype, seed=4)
+    batches = [(rng.standard_normal((40, 64)).astype(dtype),
+                rng.standard_normal((40, 48)).astype(dtype)) for _ in range(8)]
+    barrier = threading.Barrier(len(batches))
+
+    def work(x, g):
+        barrier.wait()
+        for _ in range(5):
+            layer.backward(x, g)
+
+    threads = [threading.Thread(target=work, args=b) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    X = np.concatenate([x for x, _ in batches] * 5)
+    G = np.concatenate([g for _, g in batches] * 5)
+    assert_linear_close(layer.weight_grad, G.T, X.T)
+    assert_linear_close(layer.bias_grad[None, :], np.ones((1, len(G))), G.T)
