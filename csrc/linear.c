@@ -5,6 +5,7 @@
  */
 #include "arrays.h" /* Python.h first */
 #include "module.h"
+#include "workspace.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -14,7 +15,6 @@
 
 #include <structmember.h>
 
-#define LC_ALIGN 64
 /* Below this many flops the GEMM runs with the GIL held: releasing and
  * taking it back would cost more than the work. */
 #define LC_KEEP_GIL_FLOPS 200000.0
@@ -41,13 +41,6 @@ static lc_state *
 state_of_type(PyTypeObject *tp)
 {
     return (lc_state *)PyType_GetModuleState(tp);
-}
-
-static void *
-alloc_aligned(size_t bytes)
-{
-    size_t rounded = (bytes + LC_ALIGN - 1) / LC_ALIGN * LC_ALIGN;
-    return aligned_alloc(LC_ALIGN, rounded ? rounded : LC_ALIGN);
 }
 
 /* ------------------------------------------------------------------------
@@ -235,7 +228,7 @@ linear_alloc(PyTypeObject *type, Py_ssize_t in, Py_ssize_t out, int has_bias,
     self->out_features = out;
     self->dtype = dtype;
     self->has_bias = has_bias;
-    self->weight = alloc_aligned(wbytes);
+    self->weight = lc_alloc_aligned(wbytes, NULL);
     if (self->weight == NULL) {
         PyErr_Format(PyExc_MemoryError,
                      "cannot allocate %zu bytes for the weight of Linear(%zd, %zd)",
@@ -244,7 +237,7 @@ linear_alloc(PyTypeObject *type, Py_ssize_t in, Py_ssize_t out, int has_bias,
         return NULL;
     }
     if (has_bias) {
-        self->bias = alloc_aligned(bbytes);
+        self->bias = lc_alloc_aligned(bbytes, NULL);
         if (self->bias == NULL) {
             PyErr_Format(PyExc_MemoryError,
                          "cannot allocate %zu bytes for the bias of Linear(%zd, %zd)",

