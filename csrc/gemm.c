@@ -122,13 +122,14 @@ packed_b_bytes(const lc_gemm_args *g, const lc_blocking *bl)
 /* ------------------------------------------------------------------------
  * Plans: which path, how many threads, how to split.
  */
-typedef enum { PATH_EMPTY, PATH_FILL, PATH_DOT, PATH_BLOCKED } gemm_path;
+typedef enum { PATH_EMPTY, PATH_FILL, PATH_DOT, PATH_ROWS, PATH_BLOCKED } gemm_path;
 
 typedef struct {
     gemm_path path;
     int threads;
     int split_n;        /* blocked: split the output by columns (else rows) */
     int copy_x;         /* dot: rows of A are copied to a dense buffer first */
+    int rows_r;         /* rows: height of the one packed panel of A */
     size_t ws_bytes;    /* workspace per thread */
 } gemm_plan;
 
@@ -150,6 +151,25 @@ dot_path_fits(const lc_gemm_args *g, int *copy_x)
     return 1;
 }
 
+/* A few more rows than the dot path takes, W contiguous along k: x goes into
+ * one packed panel and W is read in place, which saves packing W (most of
+ * the time of a (16, 128) -> 128 layer). R is the panel's height. */
+static int
+rows_path_fits(const lc_gemm_args *g, int *R)
+{
+    const size_t es = lc_dtype_size(g->dtype);
+    const int f32 = g->dtype == LC_F32;
+    const int lanes = f32 ? g->kernels->tilet_lanes_f32 : g->kernels->tilet_lanes_f64;
+    const int have = f32 ? g->kernels->tilet_f32 != NULL : g->kernels->tilet_f64 != NULL;
+    const lc_operand *b = &g->b;
+    if (!have || g->m <= LC_DOT_MAX_ROWS || g->m > 2 * lanes ||
+        !lc_rows_are_dense(b, g->dtype) || b->row_off != NULL || b->rs % (ptrdiff_t)es != 0) {
+        return 0;
+    }
+    *R = g->m <= lanes ? lanes : 2 * lanes;
+    return (size_t)*R * (size_t)g->k * es <= LC_DOT_MAX_COPY_BYTES;
+}
+
 static int
 clamp_threads(int want, int limit)
 {
@@ -162,7 +182,7 @@ clamp_threads(int want, int limit)
 static gemm_plan
 make_plan(const lc_gemm_args *g)
 {
-    gemm_plan plan = {PATH_EMPTY, 1, 0, 0, 0};
+    gemm_plan plan = {PATH_EMPTY, 1, 0, 0, 0, 0};
     const size_t es = lc_dtype_size(g->dtype);
     int nthreads = g->nthreads;
     if (nthreads > LC_MAX_THREADS) {
@@ -188,6 +208,15 @@ make_plan(const lc_gemm_args *g)
         plan.ws_bytes = plan.copy_x ? (size_t)g->m * (size_t)g->k * es : 0;
         return plan;
     }
+    if (rows_path_fits(g, &plan.rows_r)) {
+        plan.path = PATH_ROWS;
+        if (flops >= LC_SERIAL_FLOPS) {
+            const ptrdiff_t tiles = (g->n + LC_TILET_NW - 1) / LC_TILET_NW;
+            plan.threads = clamp_threads(nthreads, (int)(tiles < INT32_MAX ? tiles : INT32_MAX));
+        }
+        plan.ws_bytes = (size_t)plan.rows_r * (size_t)g->k * es;
+        return plan;
+    }
     const lc_blocking *bl = blocking_of(g);
     plan.path = PATH_BLOCKED;
     plan.split_n = g->n >= g->m;
@@ -203,7 +232,7 @@ make_plan(const lc_gemm_args *g)
 const char *
 lc_gemm_path(const lc_gemm_args *g, int *threads_used)
 {
-    static const char *const names[] = {"empty", "fill", "dot", "blocked"};
+    static const char *const names[] = {"empty", "fill", "dot", "rows", "blocked"};
     gemm_plan plan = make_plan(g);
     if (threads_used) {
         *threads_used = plan.threads;
@@ -266,6 +295,38 @@ dot_part(const lc_gemm_args *g, const void *x, ptrdiff_t ldx, ptrdiff_t n0,
         const double *bias = g->bias ? (const double *)g->bias + n0 : NULL;
         g->kernels->dot_f64(g->m, n1 - n0, g->k, x, ldx, w, ldw,
                             (double *)g->c + n0, g->ldc, bias, flags);
+    }
+}
+
+/* Columns [n0, n1) of C on the rows path: xp is all of A as one packed panel
+ * of R rows; K is blocked as on the blocked path, so results are the same. */
+static void
+rows_part(const lc_gemm_args *g, const void *xp, int R, ptrdiff_t n0, ptrdiff_t n1)
+{
+    const lc_blocking *bl = blocking_of(g);
+    const size_t es = lc_dtype_size(g->dtype);
+    const ptrdiff_t ldw = g->b.rs / (ptrdiff_t)es;
+    for (ptrdiff_t j0 = n0; j0 < n1; j0 += LC_TILET_NW) {
+        const int nw = (int)(n1 - j0 < LC_TILET_NW ? n1 - j0 : LC_TILET_NW);
+        for (ptrdiff_t pc = 0; pc < g->k; pc += bl->kc) {
+            const ptrdiff_t kc = g->k - pc < bl->kc ? g->k - pc : bl->kc;
+            int flags = 0;
+            if (pc == 0) {
+                flags = (g->bias ? LC_KF_BIAS : 0) | (g->accumulate ? 0 : LC_KF_OVERWRITE);
+            }
+            if (g->dtype == LC_F32) {
+                const float *bias = g->bias ? (const float *)g->bias + j0 : NULL;
+                g->kernels->tilet_f32(kc, (const float *)xp + pc * R, R,
+                                      (const float *)g->b.data + j0 * ldw + pc, ldw,
+                                      (float *)g->c + j0, g->ldc, (int)g->m, nw, bias, flags);
+            }
+            else {
+                const double *bias = g->bias ? (const double *)g->bias + j0 : NULL;
+                g->kernels->tilet_f64(kc, (const double *)xp + pc * R, R,
+                                      (const double *)g->b.data + j0 * ldw + pc, ldw,
+                                      (double *)g->c + j0, g->ldc, (int)g->m, nw, bias, flags);
+            }
+        }
     }
 }
 
@@ -343,6 +404,11 @@ run_part(const lc_gemm_args *g, const gemm_plan *plan, int t,
         dot_part(g, x, ldx, lo, hi);
         return;
     }
+    if (plan->path == PATH_ROWS) {
+        split_range(g->n, LC_TILET_NW, t, plan->threads, &lo, &hi);
+        rows_part(g, x, plan->rows_r, lo, hi);
+        return;
+    }
     const lc_blocking *bl = blocking_of(g);
     if (plan->split_n) {
         split_range(g->n, bl->nr, t, plan->threads, &lo, &hi);
@@ -408,6 +474,14 @@ lc_gemm(const lc_gemm_args *g)
         }
         lc_pack_rows(&g->a, 0, g->m, g->k, g->dtype, ws[0]->data);
         run_parts(g, &plan, ws, ws[0]->data, g->k);
+        lc_workspace_release(1, ws);
+        return 0;
+    case PATH_ROWS:
+        if (lc_workspace_acquire(1, plan.ws_bytes, ws) < 0) {
+            return -1;
+        }
+        lc_pack_panels(&g->a, 0, g->m, 0, g->k, plan.rows_r, g->dtype, ws[0]->data, g->kernels);
+        run_parts(g, &plan, ws, ws[0]->data, plan.rows_r);
         lc_workspace_release(1, ws);
         return 0;
     case PATH_BLOCKED:

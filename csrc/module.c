@@ -59,7 +59,7 @@ build_config(PyObject *module, PyObject *Py_UNUSED(ignored))
 #endif
     const lc_blocking *b32 = &st->kernels->f32, *b64 = &st->kernels->f64;
     return Py_BuildValue(
-        "{sssOsisisssssisisi"
+        "{sssOsisisssssisisisisi"
         "s(iiiii)s(iiiii)}",
         "compiler", LINEARC_COMPILER " " __VERSION__,
         "openmp", openmp,
@@ -70,6 +70,8 @@ build_config(PyObject *module, PyObject *Py_UNUSED(ignored))
         "tile_f32", st->kernels->f32.mr * 1000 + st->kernels->f32.nr,
         "tile_f64", st->kernels->f64.mr * 1000 + st->kernels->f64.nr,
         "dot_max_rows", LC_DOT_MAX_ROWS,
+        "rows_max_f32", st->kernels->tilet_f32 ? 2 * st->kernels->tilet_lanes_f32 : 0,
+        "rows_max_f64", st->kernels->tilet_f64 ? 2 * st->kernels->tilet_lanes_f64 : 0,
         "blocking_f32", b32->mr, b32->nr, b32->kc, b32->mc, b32->nc,
         "blocking_f64", b64->mr, b64->nr, b64->kc, b64->mc, b64->nc);
 }

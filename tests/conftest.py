@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from linearc import _linearc
+
 C_TOL = 4.0
 
 
@@ -69,6 +71,38 @@ def assert_linear_close(y, x, weight, bias=None, dtype=None):
             f"{bad.sum()} of {bad.size} elements outside the K-scaled bound; "
             f"first at {idx}: got {y[idx]!r}, reference {ref[idx]!r}, "
             f"error {err[idx]:.3g} > tolerance {tol[idx]:.3g}")
+
+
+_CONFIG = _linearc._build_config()
+_COPY_LIMIT = 4 << 20  # LC_DOT_MAX_COPY_BYTES in csrc/gemm.c
+
+
+def expected_path(m, n, k, dtype):
+    """The GEMM path for a forward of m rows, by the documented rule.
+
+    dot: at most dot_max_rows rows; rows: a few more, up to two vectors of the
+    kernel set's (AVX-512 only); blocked: the rest. dot and rows copy x into a
+    buffer of bounded size, so a huge K sends them to blocked.
+    """
+    if m == 0 or n == 0:
+        return "empty"
+    if k == 0:
+        return "fill"
+    es = np.dtype(dtype).itemsize
+    if m <= _CONFIG["dot_max_rows"]:
+        return "dot" if m * k * es <= _COPY_LIMIT else "blocked"
+    rows_max = _CONFIG["rows_max_f32" if es == 4 else "rows_max_f64"]
+    if m <= rows_max:
+        panel = rows_max // 2 if m <= rows_max // 2 else rows_max
+        if panel * k * es <= _COPY_LIMIT:
+            return "rows"
+    return "blocked"
+
+
+def arithmetic(path):
+    """rows and blocked run the same FMA chain per element (bit-identical
+    results); dot sums in vector lanes and reduces."""
+    return "dot" if path == "dot" else "packed"
 
 
 @pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])

@@ -13,7 +13,7 @@ import pytest
 import linearc
 from linearc import _linearc
 
-from conftest import assert_linear_close
+from conftest import assert_linear_close, expected_path
 
 CONFIG = _linearc._build_config()
 ISA = CONFIG["isa"]
@@ -41,18 +41,10 @@ def blocks(dtype):
     return block_sizes(dtype)[3:]
 
 
-def expected_path(m, n, k):
-    if m == 0 or n == 0:
-        return "empty"
-    if k == 0:
-        return "fill"
-    return "dot" if m <= DOT_MAX_ROWS else "blocked"
-
-
 def check_path(m, n, k, dtype):
     """The shape takes the path the test means to exercise."""
     path, _ = _linearc._gemm_path(m, n, k, np.dtype(dtype).name, 1)
-    assert path == expected_path(m, n, k), (m, n, k, path)
+    assert path == expected_path(m, n, k, dtype), (m, n, k, path)
 
 
 def make_layer(k, n, dtype, bias=True, seed=0):
@@ -274,11 +266,15 @@ def thread_shapes(dtype):
     mc, _ = blocks(dtype)
     k = 2 * kc(dtype) + 1
     m_rows = max(mc + mr + 1, past_serial(2 * nr + 5, k, mr))
-    n_cols = past_serial(2 * mr + 1, k, nr)
+    rows_max = CONFIG["rows_max_f32" if np.dtype(dtype) == np.float32 else "rows_max_f64"]
+    m_wide = max(2 * mr + 1, rows_max + 1)
+    n_cols = past_serial(m_wide, k, nr)
     return [
         (DOT_MAX_ROWS, 600, kc(dtype) + 45),    # dot path, W split by columns
         (m_rows, 2 * nr + 5, k),         # blocked, split by rows
-        (2 * mr + 1, n_cols, k),         # blocked, split by columns
+        (m_wide, n_cols, k),             # blocked, split by columns
+        # rows path (AVX-512; blocked elsewhere), split by 14-column tiles
+        (DOT_MAX_ROWS + 3, past_serial(DOT_MAX_ROWS + 3, k, 14), k),
     ]
 
 
@@ -301,3 +297,24 @@ def test_one_vs_two_threads_bitwise(dtype, bias, strided, rng, threads):
         assert_linear_close(y1, data, layer.weight, layer.bias)
         # Repeated calls agree too.
         np.testing.assert_array_equal(layer(x), y1)
+
+
+# --- the rows path gives the blocked path's bits ----------------------------
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_rows_path_matches_blocked_bitwise(dtype, bias, rng):
+    """A few rows (rows path on AVX-512) are the first rows of a tall batch
+    (blocked path): both run the same FMA chain per element, K blocks too."""
+    rows_max = CONFIG["rows_max_f32" if np.dtype(dtype) == np.float32 else "rows_max_f64"]
+    if rows_max == 0:
+        pytest.skip(f"the {ISA} kernel set has no rows path")
+    big = rows_max + 40
+    for k in (1, 7, kc(dtype) - 1, 2 * kc(dtype) + 3):
+        for n in (1, 13, 14, 15, 29):
+            layer = make_layer(k, n, dtype, bias, seed=k + n)
+            X = rng.standard_normal((big, k)).astype(dtype)
+            check_path(big, n, k, dtype)
+            y_big = layer(X)
+            for m in range(DOT_MAX_ROWS + 1, rows_max + 1):
+                check_path(m, n, k, dtype)
+                np.testing.assert_array_equal(layer(X[:m]), y_big[:m])

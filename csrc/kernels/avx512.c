@@ -321,6 +321,133 @@ pack_avx512_f64(ptrdiff_t kc, int R, const double *const *rows, double *dst)
     }
 }
 
+
+/*
+ * Small-M transposed tiles (see kernels.h): acc[j][v] holds column j of C
+ * for the rows of vector v; the store transposes them back into rows with the
+ * packers' register transposes.
+ */
+#define NW LC_TILET_NW
+
+ALWAYS_INLINE void
+tilet_f32_body(const int MV, ptrdiff_t kc, const float *xp, int R, const float *w,
+               ptrdiff_t ldw, float *c, ptrdiff_t ldc, int mr, int nw,
+               const float *bias, int flags)
+{
+    const float *wr[NW];
+    __m512 acc[NW][2];
+    for (int j = 0; j < NW; j++) {
+        /* Rows past the edge repeat the last one: read, never stored. */
+        const int jj = j < nw ? j : nw - 1;
+        wr[j] = w + jj * ldw;
+        const __m512 init = (flags & LC_KF_BIAS) ? _mm512_set1_ps(bias[jj]) : _mm512_setzero_ps();
+        for (int v = 0; v < MV; v++) {
+            acc[j][v] = init;
+        }
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        __m512 xv[2];
+        for (int v = 0; v < MV; v++) {
+            xv[v] = _mm512_load_ps(xp + p * R + 16 * v);
+        }
+#pragma GCC unroll 14
+        for (int j = 0; j < NW; j++) {
+            const __m512 wb = _mm512_set1_ps(wr[j][p]);
+            for (int v = 0; v < MV; v++) {
+                acc[j][v] = _mm512_fmadd_ps(wb, xv[v], acc[j][v]);
+            }
+        }
+    }
+    const __mmask16 cols = mask16(nw);
+    for (int v = 0; v < MV; v++) {
+        __m512 r[16];
+        for (int j = 0; j < 16; j++) {
+            r[j] = j < NW ? acc[j][v] : _mm512_setzero_ps();
+        }
+        transpose_16x16_ps(r); /* r[l]: row 16v + l, columns 0..15 */
+        for (int l = 0; l < 16 && 16 * v + l < mr; l++) {
+            float *ci = c + (16 * v + l) * ldc;
+            if (!(flags & LC_KF_OVERWRITE)) {
+                r[l] = _mm512_add_ps(r[l], _mm512_maskz_loadu_ps(cols, ci));
+            }
+            _mm512_mask_storeu_ps(ci, cols, r[l]);
+        }
+    }
+}
+
+ALWAYS_INLINE void
+tilet_f64_body(const int MV, ptrdiff_t kc, const double *xp, int R, const double *w,
+               ptrdiff_t ldw, double *c, ptrdiff_t ldc, int mr, int nw,
+               const double *bias, int flags)
+{
+    const double *wr[NW];
+    __m512d acc[NW][2];
+    for (int j = 0; j < NW; j++) {
+        const int jj = j < nw ? j : nw - 1;
+        wr[j] = w + jj * ldw;
+        const __m512d init = (flags & LC_KF_BIAS) ? _mm512_set1_pd(bias[jj]) : _mm512_setzero_pd();
+        for (int v = 0; v < MV; v++) {
+            acc[j][v] = init;
+        }
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        __m512d xv[2];
+        for (int v = 0; v < MV; v++) {
+            xv[v] = _mm512_load_pd(xp + p * R + 8 * v);
+        }
+#pragma GCC unroll 14
+        for (int j = 0; j < NW; j++) {
+            const __m512d wb = _mm512_set1_pd(wr[j][p]);
+            for (int v = 0; v < MV; v++) {
+                acc[j][v] = _mm512_fmadd_pd(wb, xv[v], acc[j][v]);
+            }
+        }
+    }
+    for (int v = 0; v < MV; v++) {
+        for (int j0 = 0; j0 < NW; j0 += 8) {
+            const __mmask8 cols = mask8(nw - j0);
+            __m512d r[8];
+            for (int j = 0; j < 8; j++) {
+                r[j] = j0 + j < NW ? acc[j0 + j][v] : _mm512_setzero_pd();
+            }
+            transpose_8x8_pd(r); /* r[l]: row 8v + l, columns j0..j0+7 */
+            for (int l = 0; l < 8 && 8 * v + l < mr; l++) {
+                double *ci = c + (8 * v + l) * ldc + j0;
+                if (!(flags & LC_KF_OVERWRITE)) {
+                    r[l] = _mm512_add_pd(r[l], _mm512_maskz_loadu_pd(cols, ci));
+                }
+                _mm512_mask_storeu_pd(ci, cols, r[l]);
+            }
+        }
+    }
+}
+
+static void
+tilet_avx512_f32(ptrdiff_t kc, const float *xp, int R, const float *w, ptrdiff_t ldw,
+                 float *c, ptrdiff_t ldc, int mr, int nw, const float *bias, int flags)
+{
+    if (R > 16) {
+        tilet_f32_body(2, kc, xp, R, w, ldw, c, ldc, mr, nw, bias, flags);
+    }
+    else {
+        tilet_f32_body(1, kc, xp, R, w, ldw, c, ldc, mr, nw, bias, flags);
+    }
+}
+
+static void
+tilet_avx512_f64(ptrdiff_t kc, const double *xp, int R, const double *w, ptrdiff_t ldw,
+                 double *c, ptrdiff_t ldc, int mr, int nw, const double *bias, int flags)
+{
+    if (R > 8) {
+        tilet_f64_body(2, kc, xp, R, w, ldw, c, ldc, mr, nw, bias, flags);
+    }
+    else {
+        tilet_f64_body(1, kc, xp, R, w, ldw, c, ldc, mr, nw, bias, flags);
+    }
+}
+
+#undef NW
+
 /*
  * Dot kernels. Each (row of x, row of w) pair owns one vector accumulator:
  * lane l sums the products at p = l (mod lanes) in p order, the K tail comes
@@ -441,4 +568,8 @@ const lc_kernel_set lc_kernels_avx512 = {
     .dot_f64 = dot_avx512_f64,
     .pack_f32 = pack_avx512_f32,
     .pack_f64 = pack_avx512_f64,
+    .tilet_f32 = tilet_avx512_f32,
+    .tilet_f64 = tilet_avx512_f64,
+    .tilet_lanes_f32 = 16,
+    .tilet_lanes_f64 = 8,
 };

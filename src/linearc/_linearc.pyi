@@ -25,7 +25,7 @@ _OutT = TypeVar("_OutT", bound=_FloatArray)
 # The shape arguments of macs()/flops(): tuples, lists, torch.Size, ...
 _Shape = Sequence[SupportsIndex]
 
-_GemmPath = Literal["empty", "fill", "dot", "blocked"]
+_GemmPath = Literal["empty", "fill", "dot", "rows", "blocked"]
 
 class _BuildConfig(TypedDict):
     # What _build_config() returns; show_config() formats it.
@@ -38,6 +38,8 @@ class _BuildConfig(TypedDict):
     tile_f32: int  # MR * 1000 + NR
     tile_f64: int
     dot_max_rows: int  # up to this many rows take the unpacked dot path
+    rows_max_f32: int  # up to this many take the rows path (0: no such kernel)
+    rows_max_f64: int
     blocking_f32: tuple[int, int, int, int, int]  # MR, NR, KC, MC, NC
     blocking_f64: tuple[int, int, int, int, int]
 
