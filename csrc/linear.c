@@ -308,22 +308,37 @@ buffer_view(LinearObject *self, void *buf, int ndim, npy_intp *dims)
     return arr;
 }
 
+/* A copy of a buffer as a new C-contiguous array. */
 static PyObject *
-weight_view(LinearObject *self)
+buffer_copy(LinearObject *self, void *buf, int ndim, npy_intp *dims)
 {
-    npy_intp dims[2] = {self->out_features, self->in_features};
-    return buffer_view(self, self->weight, 2, dims);
+    PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, lc_descr(self->dtype), ndim, dims,
+                                         NULL, NULL, 0, NULL);
+    if (arr != NULL) {
+        memcpy(PyArray_DATA((PyArrayObject *)arr), buf,
+               (size_t)PyArray_NBYTES((PyArrayObject *)arr));
+    }
+    return arr;
 }
 
+/* The weight, or the bias (None without one), as a view of the layer's
+ * memory or as a copy. */
+enum { WEIGHT = 0, BIAS = 1 };
+enum { AS_VIEW = 0, AS_COPY = 1 };
+
 static PyObject *
-bias_view(LinearObject *self)
+parameter_array(LinearObject *self, int which, int how)
 {
-    npy_intp dims[1] = {self->out_features};
-    if (!self->has_bias) {
+    npy_intp dims[2] = {self->out_features, self->in_features};
+    if (which == BIAS && !self->has_bias) {
         Py_RETURN_NONE;
     }
-    return buffer_view(self, self->bias, 1, dims);
+    void *buf = which == BIAS ? self->bias : self->weight;
+    const int ndim = which == BIAS ? 1 : 2;
+    return how == AS_COPY ? buffer_copy(self, buf, ndim, dims)
+                          : buffer_view(self, buf, ndim, dims);
 }
+
 
 /* Convert `value` for a parameter of shape dims: same_kind cast to the
  * layer's dtype, C-contiguous. New reference, or NULL with the error. */
@@ -420,13 +435,13 @@ Linear_set_bias(LinearObject *self, PyObject *value, void *Py_UNUSED(closure))
 static PyObject *
 Linear_get_weight(LinearObject *self, void *Py_UNUSED(closure))
 {
-    return weight_view(self);
+    return parameter_array(self, WEIGHT, AS_VIEW);
 }
 
 static PyObject *
 Linear_get_bias(LinearObject *self, void *Py_UNUSED(closure))
 {
-    return bias_view(self);
+    return parameter_array(self, BIAS, AS_VIEW);
 }
 
 static PyObject *
@@ -820,14 +835,14 @@ Linear_reset_parameters(LinearObject *self, PyObject *args, PyObject *kwds)
 static PyObject *
 Linear_parameters(LinearObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *w = weight_view(self), *b = NULL;
+    PyObject *w = parameter_array(self, WEIGHT, AS_VIEW), *b = NULL;
     if (w == NULL) {
         return NULL;
     }
     if (!self->has_bias) {
         return Py_BuildValue("[N]", w);
     }
-    b = bias_view(self);
+    b = parameter_array(self, BIAS, AS_VIEW);
     if (b == NULL) {
         Py_DECREF(w);
         return NULL;
@@ -838,14 +853,14 @@ Linear_parameters(LinearObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Linear_named_parameters(LinearObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *w = weight_view(self), *b = NULL;
+    PyObject *w = parameter_array(self, WEIGHT, AS_VIEW), *b = NULL;
     if (w == NULL) {
         return NULL;
     }
     if (!self->has_bias) {
         return Py_BuildValue("[(sN)]", "weight", w);
     }
-    b = bias_view(self);
+    b = parameter_array(self, BIAS, AS_VIEW);
     if (b == NULL) {
         Py_DECREF(w);
         return NULL;
@@ -853,46 +868,17 @@ Linear_named_parameters(LinearObject *self, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue("[(sN)(sN)]", "weight", w, "bias", b);
 }
 
-/* A copy of a buffer as a new C-contiguous array. */
-static PyObject *
-buffer_copy(LinearObject *self, void *buf, int ndim, npy_intp *dims)
-{
-    PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, lc_descr(self->dtype), ndim, dims,
-                                         NULL, NULL, 0, NULL);
-    if (arr != NULL) {
-        memcpy(PyArray_DATA((PyArrayObject *)arr), buf,
-               (size_t)PyArray_NBYTES((PyArrayObject *)arr));
-    }
-    return arr;
-}
-
-static PyObject *
-weight_copy(LinearObject *self)
-{
-    npy_intp dims[2] = {self->out_features, self->in_features};
-    return buffer_copy(self, self->weight, 2, dims);
-}
-
-static PyObject *
-bias_copy(LinearObject *self)
-{
-    npy_intp dims[1] = {self->out_features};
-    if (!self->has_bias) {
-        Py_RETURN_NONE;
-    }
-    return buffer_copy(self, self->bias, 1, dims);
-}
 
 static PyObject *
 Linear_state_dict(LinearObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *d = PyDict_New(), *w = NULL, *b = NULL;
-    if (d == NULL || (w = weight_copy(self)) == NULL ||
+    if (d == NULL || (w = parameter_array(self, WEIGHT, AS_COPY)) == NULL ||
         PyDict_SetItemString(d, "weight", w) < 0) {
         goto error;
     }
     if (self->has_bias) {
-        if ((b = bias_copy(self)) == NULL || PyDict_SetItemString(d, "bias", b) < 0) {
+        if ((b = parameter_array(self, BIAS, AS_COPY)) == NULL || PyDict_SetItemString(d, "bias", b) < 0) {
             goto error;
         }
     }
@@ -1001,8 +987,8 @@ Linear_reduce(LinearObject *self, PyObject *Py_UNUSED(ignored))
     if (rebuild == NULL) {
         return NULL;
     }
-    PyObject *w = weight_copy(self);
-    PyObject *b = w ? bias_copy(self) : NULL;
+    PyObject *w = parameter_array(self, WEIGHT, AS_COPY);
+    PyObject *b = w ? parameter_array(self, BIAS, AS_COPY) : NULL;
     if (b == NULL) {
         Py_XDECREF(w);
         Py_DECREF(rebuild);
