@@ -28,8 +28,8 @@
 #define LC_SERIAL_FLOPS (4.0e6)
 /* The dot path splits W across threads only when W is at least this big. */
 #define LC_DOT_PARALLEL_BYTES ((size_t)256 * 1024)
-/* The dot path copies strided or converted rows of x into a workspace of at
- * most this size; bigger few-row problems take the blocked path. */
+/* The dot and rows paths copy x into a workspace of at most this size;
+ * bigger few-row problems take the blocked path. */
 #define LC_DOT_MAX_COPY_BYTES ((size_t)4 << 20)
 
 static atomic_int openmp_used;

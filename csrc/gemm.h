@@ -51,7 +51,7 @@ typedef struct {
  * C has not been written. Safe to call from many threads at once. */
 int lc_gemm(const lc_gemm_args *g);
 
-/* The path lc_gemm takes for a shape ("empty", "fill", "dot" or "blocked")
+/* The path lc_gemm takes ("empty", "fill", "dot", "rows" or "blocked")
  * and the threads it would use: for tests, benchmarks and show_config. */
 const char *lc_gemm_path(const lc_gemm_args *g, int *threads_used);
 
