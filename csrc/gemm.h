@@ -52,7 +52,7 @@ typedef struct {
 int lc_gemm(const lc_gemm_args *g);
 
 /* The path lc_gemm takes ("empty", "fill", "dot", "rows" or "blocked")
- * and the threads it would use: for tests, benchmarks and show_config. */
+ * and the threads it would use: for tests and benchmarks. */
 const char *lc_gemm_path(const lc_gemm_args *g, int *threads_used);
 
 /* Threads: the largest count this build can use (1 without OpenMP), and
