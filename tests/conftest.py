@@ -74,6 +74,11 @@ def assert_linear_close(y, x, weight, bias=None, dtype=None):
 
 
 _CONFIG = _linearc._build_config()
+
+# Tests that check work really being split between threads mean nothing in
+# a build without OpenMP (which runs everything on one thread).
+requires_openmp = pytest.mark.skipif(
+    not _CONFIG["openmp"], reason="built without OpenMP: one thread only")
 _COPY_LIMIT = 4 << 20  # LC_DOT_MAX_COPY_BYTES in csrc/gemm.c
 
 

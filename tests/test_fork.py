@@ -18,7 +18,7 @@ import pytest
 import linearc
 from linearc._linearc import _gemm_path
 
-from conftest import assert_linear_close
+from conftest import assert_linear_close, requires_openmp
 
 # The helpers must be importable by name in a spawned child, which inherits
 # the parent's sys.path: make sure this directory is on it.
@@ -90,6 +90,7 @@ def check_same(child_results, parent_results, probs):
         assert_linear_close(got, x, layer.weight, layer.bias)
 
 
+@requires_openmp
 def test_problems_take_the_intended_paths(dtype):
     # Guards the premise of the other tests: the parent really runs the
     # blocked and the dot path on 2 threads before forking.

@@ -13,7 +13,7 @@ import pytest
 import linearc
 from linearc import _linearc
 
-from conftest import assert_linear_close, expected_path
+from conftest import assert_linear_close, expected_path, requires_openmp
 
 CONFIG = _linearc._build_config()
 ISA = CONFIG["isa"]
@@ -278,6 +278,7 @@ def thread_shapes(dtype):
     ]
 
 
+@requires_openmp
 @pytest.mark.parametrize("strided", [False, True], ids=["contig", "strided"])
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 def test_one_vs_two_threads_bitwise(dtype, bias, strided, rng, threads):

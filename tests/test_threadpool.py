@@ -16,6 +16,8 @@ import textwrap
 
 import pytest
 
+from conftest import requires_openmp
+
 pytest.importorskip("threadpoolctl")
 pytestmark = pytest.mark.skipif(
     not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
@@ -72,6 +74,7 @@ def test_threadpoolctl_lists_linearc_libgomp():
         assert [os.path.realpath(p) for p in linked] == [gomp], ldd
 
 
+@requires_openmp
 def test_threadpool_limits_caps_linearc():
     result = run_probe("""
         import hashlib, json, numpy as np, linearc

@@ -9,7 +9,7 @@ import pytest
 
 import linearc
 from linearc import _linearc
-from conftest import assert_linear_close, expected_path
+from conftest import assert_linear_close, expected_path, requires_openmp
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +45,7 @@ def _inputs(rows, k, n, dtype, seed):
     return layer, x
 
 
+@requires_openmp
 @pytest.mark.parametrize("rows,k,n,path", SHAPES)
 def test_one_vs_two_threads_bit_identical(rows, k, n, path, dtype):
     layer, x = _inputs(rows, k, n, dtype, seed=rows + k + n)
