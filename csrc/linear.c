@@ -479,17 +479,6 @@ Linear_get_bias_grad(LinearObject *self, void *Py_UNUSED(closure))
 /* ------------------------------------------------------------------------
  * Forward.
  */
-int
-lc_state_threads(lc_state *st)
-{
-    const int req = atomic_load(&st->threads);
-    const int max = lc_max_threads();
-    if (req <= 0) {
-        return max;
-    }
-    return lc_in_forked_child() ? 1 : req;
-}
-
 /* Run one GEMM, releasing the GIL when the work is worth it. */
 static int
 run_gemm(const lc_gemm_args *g)

@@ -15,6 +15,16 @@
 #define LINEARC_COMPILER "unknown"
 #endif
 
+int
+lc_state_threads(lc_state *st)
+{
+    const int requested = atomic_load(&st->threads);
+    if (requested <= 0) {
+        return lc_max_threads(); /* OpenMP's setting for this thread */
+    }
+    return lc_in_forked_child() ? 1 : requested;
+}
+
 static PyObject *
 set_num_threads(PyObject *module, PyObject *arg)
 {
