@@ -460,20 +460,40 @@ Linear_get_num_parameters(LinearObject *self, void *Py_UNUSED(closure))
     return PyLong_FromLongLong(n);
 }
 
+/* Take the gradient lock; wait for it without the GIL, so that the thread
+ * holding it can take the GIL back and finish. */
+static void
+lock_grads(LinearObject *self)
+{
+    if (pthread_mutex_trylock(&self->grad_lock) != 0) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&self->grad_lock);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+/* A new reference to a gradient (or None), taken under the gradient lock:
+ * without a GIL, zero_grad() could otherwise release it in between. */
+static PyObject *
+grad_ref(LinearObject *self, PyArrayObject *const *slot)
+{
+    lock_grads(self);
+    PyObject *g = *slot ? (PyObject *)*slot : Py_None;
+    Py_INCREF(g);
+    pthread_mutex_unlock(&self->grad_lock);
+    return g;
+}
+
 static PyObject *
 Linear_get_weight_grad(LinearObject *self, void *Py_UNUSED(closure))
 {
-    PyObject *g = self->weight_grad ? (PyObject *)self->weight_grad : Py_None;
-    Py_INCREF(g);
-    return g;
+    return grad_ref(self, &self->weight_grad);
 }
 
 static PyObject *
 Linear_get_bias_grad(LinearObject *self, void *Py_UNUSED(closure))
 {
-    PyObject *g = self->bias_grad ? (PyObject *)self->bias_grad : Py_None;
-    Py_INCREF(g);
-    return g;
+    return grad_ref(self, &self->bias_grad);
 }
 
 /* ------------------------------------------------------------------------
@@ -648,25 +668,17 @@ detach_from_grads(LinearObject *self, PyObject *obj)
 {
     if (PyArray_Check(obj)) {
         PyArrayObject *a = (PyArrayObject *)obj;
-        if ((self->weight_grad && lc_arrays_may_overlap(a, self->weight_grad)) ||
-            (self->bias_grad && lc_arrays_may_overlap(a, self->bias_grad))) {
+        lock_grads(self);
+        const int overlap =
+            (self->weight_grad && lc_arrays_may_overlap(a, self->weight_grad)) ||
+            (self->bias_grad && lc_arrays_may_overlap(a, self->bias_grad));
+        pthread_mutex_unlock(&self->grad_lock);
+        if (overlap) {
             return PyArray_NewCopy(a, NPY_CORDER);
         }
     }
     Py_INCREF(obj);
     return obj;
-}
-
-/* Take the gradient lock; wait for it without the GIL, so that the thread
- * holding it can take the GIL back and finish. */
-static void
-lock_grads(LinearObject *self)
-{
-    if (pthread_mutex_trylock(&self->grad_lock) != 0) {
-        Py_BEGIN_ALLOW_THREADS
-        pthread_mutex_lock(&self->grad_lock);
-        Py_END_ALLOW_THREADS
-    }
 }
 
 static PyArrayObject *
