@@ -211,7 +211,8 @@ make_plan(const lc_gemm_args *g)
     if (rows_path_fits(g, &plan.rows_r)) {
         plan.path = PATH_ROWS;
         if (flops >= LC_SERIAL_FLOPS) {
-            const ptrdiff_t tiles = (g->n + LC_TILET_NW - 1) / LC_TILET_NW;
+            const ptrdiff_t nw = g->kernels->tilet_nw;
+            const ptrdiff_t tiles = (g->n + nw - 1) / nw;
             plan.threads = clamp_threads(nthreads, (int)(tiles < INT32_MAX ? tiles : INT32_MAX));
         }
         plan.ws_bytes = (size_t)plan.rows_r * (size_t)g->k * es;
@@ -306,8 +307,9 @@ rows_part(const lc_gemm_args *g, const void *xp, int R, ptrdiff_t n0, ptrdiff_t 
     const lc_blocking *bl = blocking_of(g);
     const size_t es = lc_dtype_size(g->dtype);
     const ptrdiff_t ldw = g->b.rs / (ptrdiff_t)es;
-    for (ptrdiff_t j0 = n0; j0 < n1; j0 += LC_TILET_NW) {
-        const int nw = (int)(n1 - j0 < LC_TILET_NW ? n1 - j0 : LC_TILET_NW);
+    const ptrdiff_t step = g->kernels->tilet_nw;
+    for (ptrdiff_t j0 = n0; j0 < n1; j0 += step) {
+        const int nw = (int)(n1 - j0 < step ? n1 - j0 : step);
         for (ptrdiff_t pc = 0; pc < g->k; pc += bl->kc) {
             const ptrdiff_t kc = g->k - pc < bl->kc ? g->k - pc : bl->kc;
             int flags = 0;
@@ -405,7 +407,7 @@ run_part(const lc_gemm_args *g, const gemm_plan *plan, int t,
         return;
     }
     if (plan->path == PATH_ROWS) {
-        split_range(g->n, LC_TILET_NW, t, plan->threads, &lo, &hi);
+        split_range(g->n, g->kernels->tilet_nw, t, plan->threads, &lo, &hi);
         rows_part(g, x, plan->rows_r, lo, hi);
         return;
     }

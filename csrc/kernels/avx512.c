@@ -327,16 +327,16 @@ pack_avx512_f64(ptrdiff_t kc, int R, const double *const *rows, double *dst)
  * for the rows of vector v; the store transposes them back into rows with the
  * packers' register transposes.
  */
-#define NW LC_TILET_NW
+#define TILET_NW 14 /* 28 accumulators with two vectors of rows */
 
 ALWAYS_INLINE void
 tilet_f32_body(const int MV, ptrdiff_t kc, const float *xp, int R, const float *w,
                ptrdiff_t ldw, float *c, ptrdiff_t ldc, int mr, int nw,
                const float *bias, int flags)
 {
-    const float *wr[NW];
-    __m512 acc[NW][2];
-    for (int j = 0; j < NW; j++) {
+    const float *wr[TILET_NW];
+    __m512 acc[TILET_NW][2];
+    for (int j = 0; j < TILET_NW; j++) {
         /* Rows past the edge repeat the last one: read, never stored. */
         const int jj = j < nw ? j : nw - 1;
         wr[j] = w + jj * ldw;
@@ -351,7 +351,7 @@ tilet_f32_body(const int MV, ptrdiff_t kc, const float *xp, int R, const float *
             xv[v] = _mm512_load_ps(xp + p * R + 16 * v);
         }
 #pragma GCC unroll 14
-        for (int j = 0; j < NW; j++) {
+        for (int j = 0; j < TILET_NW; j++) {
             const __m512 wb = _mm512_set1_ps(wr[j][p]);
             for (int v = 0; v < MV; v++) {
                 acc[j][v] = _mm512_fmadd_ps(wb, xv[v], acc[j][v]);
@@ -362,7 +362,7 @@ tilet_f32_body(const int MV, ptrdiff_t kc, const float *xp, int R, const float *
     for (int v = 0; v < MV; v++) {
         __m512 r[16];
         for (int j = 0; j < 16; j++) {
-            r[j] = j < NW ? acc[j][v] : _mm512_setzero_ps();
+            r[j] = j < TILET_NW ? acc[j][v] : _mm512_setzero_ps();
         }
         transpose_16x16_ps(r); /* r[l]: row 16v + l, columns 0..15 */
         for (int l = 0; l < 16 && 16 * v + l < mr; l++) {
@@ -380,9 +380,9 @@ tilet_f64_body(const int MV, ptrdiff_t kc, const double *xp, int R, const double
                ptrdiff_t ldw, double *c, ptrdiff_t ldc, int mr, int nw,
                const double *bias, int flags)
 {
-    const double *wr[NW];
-    __m512d acc[NW][2];
-    for (int j = 0; j < NW; j++) {
+    const double *wr[TILET_NW];
+    __m512d acc[TILET_NW][2];
+    for (int j = 0; j < TILET_NW; j++) {
         const int jj = j < nw ? j : nw - 1;
         wr[j] = w + jj * ldw;
         const __m512d init = (flags & LC_KF_BIAS) ? _mm512_set1_pd(bias[jj]) : _mm512_setzero_pd();
@@ -396,7 +396,7 @@ tilet_f64_body(const int MV, ptrdiff_t kc, const double *xp, int R, const double
             xv[v] = _mm512_load_pd(xp + p * R + 8 * v);
         }
 #pragma GCC unroll 14
-        for (int j = 0; j < NW; j++) {
+        for (int j = 0; j < TILET_NW; j++) {
             const __m512d wb = _mm512_set1_pd(wr[j][p]);
             for (int v = 0; v < MV; v++) {
                 acc[j][v] = _mm512_fmadd_pd(wb, xv[v], acc[j][v]);
@@ -404,11 +404,11 @@ tilet_f64_body(const int MV, ptrdiff_t kc, const double *xp, int R, const double
         }
     }
     for (int v = 0; v < MV; v++) {
-        for (int j0 = 0; j0 < NW; j0 += 8) {
+        for (int j0 = 0; j0 < TILET_NW; j0 += 8) {
             const __mmask8 cols = mask8(nw - j0);
             __m512d r[8];
             for (int j = 0; j < 8; j++) {
-                r[j] = j0 + j < NW ? acc[j0 + j][v] : _mm512_setzero_pd();
+                r[j] = j0 + j < TILET_NW ? acc[j0 + j][v] : _mm512_setzero_pd();
             }
             transpose_8x8_pd(r); /* r[l]: row 8v + l, columns j0..j0+7 */
             for (int l = 0; l < 8 && 8 * v + l < mr; l++) {
@@ -446,7 +446,6 @@ tilet_avx512_f64(ptrdiff_t kc, const double *xp, int R, const double *w, ptrdiff
     }
 }
 
-#undef NW
 
 /*
  * Dot kernels. Each (row of x, row of w) pair owns one vector accumulator:
@@ -572,4 +571,5 @@ const lc_kernel_set lc_kernels_avx512 = {
     .tilet_f64 = tilet_avx512_f64,
     .tilet_lanes_f32 = 16,
     .tilet_lanes_f64 = 8,
+    .tilet_nw = TILET_NW,
 };

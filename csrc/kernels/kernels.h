@@ -60,13 +60,12 @@ typedef void (*lc_pack_f64_fn)(ptrdiff_t kc, int R, const double *const *rows, d
 /*
  * Small-M tile, transposed: for a few rows of x (more than LC_DOT_MAX_ROWS,
  * at most two vectors' worth), W is read straight from its rows instead of
- * being packed. C[i*ldc + j] (= or +=) acc for i < mr, j < nw (<= LC_TILET_NW):
+ * being packed. C[i*ldc + j] (= or +=) acc for i < mr, j < nw (<= tilet_nw):
  *   acc = (bias ? bias[j] : 0) + sum_{p < kc} w[j*ldw + p] * xp[p*R + i]
  * xp is x packed as a micro-panel of R rows (R = 2 vectors, or 1 if M fits).
  * Each element is the same chain of FMAs as in the register tile, so the two
  * give the same bits: which one runs is only a question of speed.
  */
-#define LC_TILET_NW 14
 typedef void (*lc_tilet_f32_fn)(ptrdiff_t kc, const float *xp, int R, const float *w,
                                 ptrdiff_t ldw, float *c, ptrdiff_t ldc, int mr, int nw,
                                 const float *bias, int flags);
@@ -95,6 +94,7 @@ typedef struct {
     lc_tilet_f32_fn tilet_f32;
     lc_tilet_f64_fn tilet_f64;
     int tilet_lanes_f32, tilet_lanes_f64; /* R is 1 or 2 times this */
+    int tilet_nw;                         /* columns of C per call */
 } lc_kernel_set;
 
 extern const lc_kernel_set lc_kernels_generic;
