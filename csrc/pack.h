@@ -1,6 +1,7 @@
 /*
  * Packers: strided float32/float64 views in, dense micro-panels of the
- * compute type out. Nothing here knows about kernels beyond panel heights.
+ * compute type out. The layouts and conversions live here; the kernel set
+ * only lends its register-transpose pack for the common layout.
  */
 #ifndef LINEARC_PACK_H
 #define LINEARC_PACK_H
