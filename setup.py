@@ -60,8 +60,10 @@ def openmp_flags() -> tuple[list[str], list[str]]:
 
 
 omp_compile, omp_link = openmp_flags()
+# -ffp-contract=off: no a * b + c is ever fused behind the code's back; the
+# kernels' fma() calls and intrinsics define the arithmetic (docs/design.md).
 compile_args = ["-std=c11", "-O3", "-Wall", "-Wextra", "-fno-strict-aliasing",
-                "-fvisibility=hidden"] + omp_compile
+                "-ffp-contract=off", "-fvisibility=hidden"] + omp_compile
 link_args = list(omp_link)
 macros = [
     # The oldest NumPy whose ABI this build targets; numpy>=2 headers honor it.
@@ -90,6 +92,7 @@ setup(
             define_macros=macros,
             extra_compile_args=compile_args,
             extra_link_args=link_args,
+            libraries=["m"],
             depends=sorted(glob("csrc/*.h")) + sorted(glob("csrc/kernels/*.h")),
         )
     ],

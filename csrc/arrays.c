@@ -1,3 +1,4 @@
+/* Python objects to GEMM operands, with the errors users see (arrays.h). */
 #include "arrays.h" /* Python.h first */
 
 #include <stdio.h>
@@ -102,7 +103,6 @@ row_offsets(int ndim, const npy_intp *dims, const npy_intp *strides,
 {
     ptrdiff_t *off = PyMem_New(ptrdiff_t, (size_t)rows);
     if (off == NULL) {
-        PyErr_NoMemory();
         return NULL;
     }
     npy_intp index[NPY_MAXDIMS] = {0};
@@ -131,60 +131,200 @@ lc_matrix_release(lc_matrix *m)
     m->offsets = NULL;
 }
 
-int
-lc_matrix_from_object(PyObject *obj, lc_dtype dtype, ptrdiff_t cols,
-                      const char *what, const char *feature_name, lc_matrix *m)
-{
-    PyArrayObject *arr;
-    char shape[256];
+/* ------------------------------------------------------------------------
+ * Any object -> an array of numbers.
+ */
 
-    if (PyArray_Check(obj)) {
-        Py_INCREF(obj);
-        arr = (PyArrayObject *)obj;
+/* Whether obj is a numpy.ma.MaskedArray. numpy.ma is only looked up if it
+ * was imported: without it no masked array can exist. */
+static int
+is_masked_array(PyObject *obj)
+{
+    if (PyArray_CheckExact(obj)) {
+        return 0;
     }
-    else {
-        arr = (PyArrayObject *)PyArray_FromAny(obj, NULL, 0, 0, 0, NULL);
-        if (arr == NULL) {
-            return -1;
+    PyObject *name = PyUnicode_FromString("numpy.ma");
+    if (name == NULL) {
+        return -1;
+    }
+    PyObject *ma = PyImport_GetModule(name);
+    Py_DECREF(name);
+    if (ma == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *cls = PyObject_GetAttrString(ma, "MaskedArray");
+    Py_DECREF(ma);
+    if (cls == NULL) {
+        return -1;
+    }
+    const int yes = PyObject_IsInstance(obj, cls);
+    Py_DECREF(cls);
+    return yes;
+}
+
+/* A torch tensor that requires grad refuses __array__: use its detached
+ * view (no copy). Anything else comes back as it is (new reference). */
+static PyObject *
+detach_if_requires_grad(PyObject *obj)
+{
+    if (PyList_Check(obj) || PyTuple_Check(obj) || PyFloat_Check(obj) || PyLong_Check(obj) ||
+        obj == Py_None) {
+        return Py_NewRef(obj);
+    }
+    PyObject *flag = PyObject_GetAttrString(obj, "requires_grad");
+    if (flag == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return NULL;
         }
+        PyErr_Clear();
+        return Py_NewRef(obj);
+    }
+    const int requires = PyObject_IsTrue(flag);
+    Py_DECREF(flag);
+    if (requires < 0) {
+        return NULL;
+    }
+    if (requires && PyObject_HasAttrString(obj, "detach")) {
+        return PyObject_CallMethod(obj, "detach", NULL);
+    }
+    return Py_NewRef(obj);
+}
+
+PyArrayObject *
+lc_as_numeric_array(PyObject *obj, const char *what)
+{
+    if (PyArray_Check(obj)) {
+        const int masked = is_masked_array(obj);
+        if (masked < 0) {
+            return NULL;
+        }
+        if (masked) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s is a masked array: linearc would ignore its mask; pass "
+                         "x.filled(value) or x.data instead", what);
+            return NULL;
+        }
+        return (PyArrayObject *)Py_NewRef(obj);
+    }
+    PyObject *src = detach_if_requires_grad(obj);
+    if (src == NULL) {
+        return NULL;
+    }
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FromAny(src, NULL, 0, 0, 0, NULL);
+    Py_DECREF(src);
+    if (arr == NULL) {
+        return NULL;
+    }
+    const char kind = PyArray_DESCR(arr)->kind;
+    if (kind != 'O' && kind != 'U' && kind != 'S' && kind != 'V') {
+        return arr;
+    }
+    if ((PyList_Check(obj) || PyTuple_Check(obj)) && kind == 'O') {
         /* NumPy >= 1.24 refuses ragged nested sequences; older ones make an
          * object array of them. Refuse them the same way everywhere. */
-        if (PyArray_TYPE(arr) == NPY_OBJECT && PySequence_Check(obj)) {
-            PyErr_Format(PyExc_ValueError,
-                         "%s is not a rectangular numeric array (a ragged nested "
-                         "sequence, or one holding non-numbers)", what);
-            goto error;
-        }
-    }
-    if (PyArray_NDIM(arr) == 0) {
         PyErr_Format(PyExc_ValueError,
-                     "%s must have at least 1 dimension (shape (*, %s)), "
-                     "got a 0-d array", what, feature_name);
-        goto error;
+                     "%s is not a rectangular array of numbers (a ragged nested "
+                     "sequence, or one holding non-numbers)", what);
     }
-    lc_dtype src_type;
-    if (lc_dtype_from_descr(PyArray_DESCR(arr), &src_type) < 0) {
-        PyArray_Descr *want = lc_descr(dtype);
-        if (!PyArray_CanCastTypeTo(PyArray_DESCR(arr), want, NPY_SAME_KIND_CASTING)) {
-            PyObject *r = PyObject_Str((PyObject *)PyArray_DESCR(arr));
-            PyErr_Format(PyExc_TypeError,
-                         "cannot cast %s of dtype %s to the layer's dtype %s "
-                         "under the 'same_kind' rule",
-                         what, r ? PyUnicode_AsUTF8(r) : "?", lc_dtype_name(dtype));
-            Py_XDECREF(r);
-            Py_DECREF(want);
-            goto error;
+    else if (PyList_Check(obj) || PyTuple_Check(obj)) {
+        PyObject *r = PyObject_Str((PyObject *)PyArray_DESCR(arr));
+        PyErr_Format(PyExc_TypeError, "%s must hold numbers, got a %.100s of dtype %s",
+                     what, Py_TYPE(obj)->tp_name, r ? PyUnicode_AsUTF8(r) : "?");
+        Py_XDECREF(r);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError,
+                     "%s must be an array or a nested sequence of numbers, not %.100s",
+                     what, Py_TYPE(obj)->tp_name);
+    }
+    Py_DECREF(arr);
+    return NULL;
+}
+
+PyArrayObject *
+lc_as_array(PyObject *obj, lc_dtype dtype, int flags, const char *what, lc_dtype *type)
+{
+    PyArrayObject *arr = lc_as_numeric_array(obj, what);
+    if (arr == NULL) {
+        return NULL;
+    }
+    lc_dtype have;
+    const int is_float = lc_dtype_from_descr(PyArray_DESCR(arr), &have) == 0;
+    const int keep_type = is_float && (have == dtype || (flags & LC_AS_ANY_FLOAT));
+    const int contiguous_ok = !(flags & LC_AS_CONTIGUOUS) || PyArray_IS_C_CONTIGUOUS(arr);
+    if (keep_type && contiguous_ok && PyArray_ISALIGNED(arr)) {
+        if (type != NULL) {
+            *type = have;
         }
-        /* PyArray_FromArray steals the descriptor reference. */
-        PyArrayObject *cast = (PyArrayObject *)PyArray_FromArray(arr, want, NPY_ARRAY_FORCECAST);
-        if (cast == NULL) {
-            goto error;
-        }
-        Py_SETREF(arr, cast);
-        src_type = dtype;
+        return arr;
+    }
+    PyArray_Descr *want = lc_descr(keep_type ? have : dtype);
+    if (!keep_type &&
+        !PyArray_CanCastTypeTo(PyArray_DESCR(arr), want, NPY_SAME_KIND_CASTING)) {
+        PyObject *r = PyObject_Str((PyObject *)PyArray_DESCR(arr));
+        PyErr_Format(PyExc_TypeError,
+                     "cannot cast %s of dtype %s to %s under the 'same_kind' rule", what,
+                     r ? PyUnicode_AsUTF8(r) : "?", lc_dtype_name(dtype));
+        Py_XDECREF(r);
+        Py_DECREF(want);
+        Py_DECREF(arr);
+        return NULL;
+    }
+    /* An aligned copy in the target type (PyArray_FromArray steals `want`);
+     * an input that is already right is never copied. */
+    const int req = NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST |
+                    ((flags & LC_AS_CONTIGUOUS) ? NPY_ARRAY_C_CONTIGUOUS : 0);
+    PyArrayObject *cast = (PyArrayObject *)PyArray_FromArray(arr, want, req);
+    Py_DECREF(arr);
+    if (cast != NULL && type != NULL) {
+        *type = keep_type ? have : dtype;
+    }
+    return cast;
+}
+
+PyArrayObject *
+lc_as_array_of_shape(PyObject *obj, lc_dtype dtype, const char *what, int ndim,
+                     const npy_intp *dims)
+{
+    char want[128], got[128];
+    PyArrayObject *arr = lc_as_numeric_array(obj, what);
+    if (arr == NULL) {
+        return NULL;
+    }
+    if (PyArray_NDIM(arr) != ndim ||
+        memcmp(PyArray_DIMS(arr), dims, (size_t)ndim * sizeof(npy_intp)) != 0) {
+        lc_format_shape(want, sizeof want, ndim, dims);
+        lc_format_shape(got, sizeof got, PyArray_NDIM(arr), PyArray_DIMS(arr));
+        PyErr_Format(PyExc_ValueError, "%s must have shape %s, got %s", what, want, got);
+        Py_DECREF(arr);
+        return NULL;
+    }
+    PyArrayObject *res = lc_as_array((PyObject *)arr, dtype, LC_AS_CONTIGUOUS, what, NULL);
+    Py_DECREF(arr);
+    return res;
+}
+
+/* ------------------------------------------------------------------------
+ * Arrays as matrices.
+ */
+int
+lc_matrix_from_object(PyObject *obj, lc_dtype dtype, ptrdiff_t cols, const char *what,
+                      const char *feature_name, lc_matrix *m)
+{
+    char shape[256];
+    lc_dtype type;
+    PyArrayObject *arr = lc_as_array(obj, dtype, LC_AS_ANY_FLOAT, what, &type);
+    if (arr == NULL) {
+        return -1;
     }
     const int ndim = PyArray_NDIM(arr);
     const npy_intp *dims = PyArray_DIMS(arr), *strides = PyArray_STRIDES(arr);
+    if (ndim == 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s must have at least 1 dimension (shape (*, %s)), got a 0-d array",
+                     what, feature_name);
+        goto error;
+    }
     if (dims[ndim - 1] != cols) {
         lc_format_shape(shape, sizeof shape, ndim, dims);
         PyErr_Format(PyExc_ValueError,
@@ -197,8 +337,7 @@ lc_matrix_from_object(PyObject *obj, lc_dtype dtype, ptrdiff_t cols,
     for (int i = 0; i < ndim - 1; i++) {
         if (__builtin_mul_overflow(rows, (ptrdiff_t)dims[i], &rows)) {
             lc_format_shape(shape, sizeof shape, ndim, dims);
-            PyErr_Format(PyExc_ValueError, "%s of shape %s has too many rows",
-                         what, shape);
+            PyErr_Format(PyExc_ValueError, "%s of shape %s has too many rows", what, shape);
             goto error;
         }
     }
@@ -206,19 +345,9 @@ lc_matrix_from_object(PyObject *obj, lc_dtype dtype, ptrdiff_t cols,
     m->rows = rows;
     m->cols = cols;
     m->offsets = NULL;
-    m->op.data = PyArray_BYTES(arr);
-    m->op.type = src_type;
-    m->op.cs = strides[ndim - 1];
-    m->op.col_off = NULL;
-    m->op.row_off = NULL;
-    m->op.rs = 0;
+    m->op = (lc_operand){.data = PyArray_BYTES(arr), .type = type, .cs = strides[ndim - 1]};
     if (rows > 0 && !lc_collapse_leading(ndim, dims, strides, &m->op.rs)) {
-        m->offsets = row_offsets(ndim, dims, strides, rows);
-        if (m->offsets == NULL) {
-            m->array = NULL;
-            goto error;
-        }
-        m->op.row_off = m->offsets;
+        m->op.rs = 0; /* lc_matrix_index_rows builds the offsets */
     }
     return 0;
 
@@ -228,10 +357,41 @@ error:
 }
 
 int
-lc_check_out(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims,
-             ptrdiff_t *ldc)
+lc_matrix_index_rows(lc_matrix *m, const char *what)
+{
+    const int ndim = PyArray_NDIM(m->array);
+    const npy_intp *dims = PyArray_DIMS(m->array), *strides = PyArray_STRIDES(m->array);
+    ptrdiff_t stride;
+    if (m->rows == 0 || m->offsets != NULL || lc_collapse_leading(ndim, dims, strides, &stride)) {
+        return 0;
+    }
+    m->offsets = row_offsets(ndim, dims, strides, m->rows);
+    if (m->offsets == NULL) {
+        char shape[256];
+        lc_format_shape(shape, sizeof shape, ndim, dims);
+        PyErr_Format(PyExc_MemoryError,
+                     "cannot allocate %zu bytes for the row offsets of %s of shape %s",
+                     (size_t)m->rows * sizeof(ptrdiff_t), what, shape);
+        return -1;
+    }
+    m->op.row_off = m->offsets;
+    return 0;
+}
+
+/* out's type, dtype, shape and writability, with the errors. */
+static int
+check_out_kind(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims)
 {
     char want[256], got[256];
+    const int masked = PyArray_Check(out) ? is_masked_array(out) : 0;
+    if (masked != 0) {
+        if (masked > 0) {
+            PyErr_SetString(PyExc_TypeError,
+                            "out is a masked array: linearc would write its data and ignore "
+                            "its mask; pass out.data instead");
+        }
+        return -1;
+    }
     if (!PyArray_Check(out)) {
         PyErr_Format(PyExc_TypeError, "out must be a numpy.ndarray, not %.100s",
                      Py_TYPE(out)->tp_name);
@@ -257,6 +417,16 @@ lc_check_out(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims,
         PyErr_SetString(PyExc_ValueError, "out is read-only");
         return -1;
     }
+    return 0;
+}
+
+int
+lc_check_out(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims, ptrdiff_t *ldc)
+{
+    if (check_out_kind(out, t, ndim, dims) < 0) {
+        return -1;
+    }
+    PyArrayObject *o = (PyArrayObject *)out;
     const npy_intp *st = PyArray_STRIDES(o);
     const npy_intp es = (npy_intp)lc_dtype_size(t);
     const npy_intp n = dims[ndim - 1];

@@ -1,36 +1,66 @@
 /*
- * From Python inputs to GEMM operands: array conversion, dtype and shape
- * checks with the errors users see, and the (rows x cols) view of an array of
- * any rank whose last axis is cols.
+ * From Python objects to arrays the GEMM can read, with the errors users
+ * see: one conversion for every argument (inputs, gradients, parameters,
+ * state dicts, the functional form), the (rows x cols) view of an array of
+ * any rank, and the checks on `out=`.
  */
 #ifndef LINEARC_ARRAYS_H
 #define LINEARC_ARRAYS_H
 
 #include "lc_numpy.h"
-#include "gemm.h"
+#include "types.h"
+
+/*
+ * obj as an ndarray of numbers (a new reference), or NULL with the error:
+ * TypeError naming the type for None, str, bytes, dicts, sets, generators and
+ * other non-numbers; TypeError for masked arrays (their mask would be
+ * ignored); ValueError for ragged nested sequences. torch tensors that
+ * require grad are detached first. `what` names the argument ("input").
+ * obj itself is never modified.
+ */
+PyArrayObject *lc_as_numeric_array(PyObject *obj, const char *what);
+
+enum {
+    LC_AS_ANY_FLOAT = 1,  /* keep float32 and float64 data as it is */
+    LC_AS_CONTIGUOUS = 2, /* a C-contiguous array (copied if needed) */
+};
+
+/*
+ * obj as an aligned, native-byte-order array of `dtype` (a new reference):
+ * other dtypes are converted when NumPy casts them to `dtype` under
+ * "same_kind", else TypeError names both dtypes. With LC_AS_ANY_FLOAT a
+ * float32 or float64 array stays as it is (the packers convert on the fly);
+ * *type (if not NULL) receives its element type.
+ */
+PyArrayObject *lc_as_array(PyObject *obj, lc_dtype dtype, int flags, const char *what,
+                           lc_dtype *type);
+
+/* lc_as_array(LC_AS_CONTIGUOUS) of exactly this shape, else ValueError
+ * "<what> must have shape (2, 4), got (3,)". */
+PyArrayObject *lc_as_array_of_shape(PyObject *obj, lc_dtype dtype, const char *what,
+                                    int ndim, const npy_intp *dims);
 
 /* An array of shape (*lead, cols) seen as a (rows x cols) matrix. */
 typedef struct {
-    PyArrayObject *array; /* strong reference: the input, or its cast copy */
+    PyArrayObject *array; /* strong reference: the input, or its copy */
     lc_operand op;        /* rows x cols */
     ptrdiff_t rows, cols;
-    ptrdiff_t *offsets;   /* PyMem row offsets when the leading axes do not
-                             collapse into one stride; op.row_off points here */
+    ptrdiff_t *offsets;   /* row offsets (PyMem) when the leading axes do
+                             not collapse into one stride */
 } lc_matrix;
 
 #define LC_MATRIX_INIT {NULL, {NULL, LC_F32, 0, 0, NULL, NULL}, 0, 0, NULL}
 
 /*
- * View obj (any array-like, rank >= 1) as a matrix whose last axis must have
- * `cols` elements. float32 and float64 arrays are used in place; other dtypes
- * that cast to `dtype` under "same_kind" are converted by NumPy; others raise
- * TypeError. `what` names the argument in messages ("input", "grad_output").
- * `feature_name` names cols in messages ("in_features").
- * Returns 0, or -1 with an exception set.
+ * obj (rank >= 1) as a matrix whose last axis must have `cols` elements,
+ * converted by lc_as_array(LC_AS_ANY_FLOAT). `what` names the argument and
+ * `feature_name` the last axis in messages ("in_features"). The row offsets
+ * a strided view may need are not built yet: lc_matrix_index_rows does that,
+ * once the product is known to have work. Returns 0, or -1 with the error.
  */
 int lc_matrix_from_object(PyObject *obj, lc_dtype dtype, ptrdiff_t cols,
-                          const char *what, const char *feature_name,
-                          lc_matrix *m);
+                          const char *what, const char *feature_name, lc_matrix *m);
+int lc_matrix_index_rows(lc_matrix *m, const char *what);
 void lc_matrix_release(lc_matrix *m);
 
 /* numpy dtype <-> lc_dtype */
@@ -48,10 +78,11 @@ int lc_collapse_leading(int ndim, const npy_intp *dims, const npy_intp *strides,
                         ptrdiff_t *stride);
 
 /*
- * Check `out` for a result of shape (ndim, dims) and type t: an ndarray of
- * exactly that shape and dtype, writable, contiguous along its last axis,
- * with leading axes that collapse into one row stride (*ldc, in elements).
- * Returns 0, or -1 with ValueError/TypeError set.
+ * Check `out` for a result of shape (ndim, dims) and type t: an ndarray (not
+ * a masked one) of exactly that shape and dtype, writable, contiguous along
+ * its last axis, with leading axes that collapse into one row stride (*ldc,
+ * in elements). Returns 0, or -1 with ValueError/TypeError set. A misaligned
+ * `out` passes: the caller computes aside and copies in.
  */
 int lc_check_out(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims,
                  ptrdiff_t *ldc);

@@ -1,14 +1,21 @@
 /*
- * The GEMM driver: path choice, cache blocking (Goto/BLIS five loops),
- * packing calls and the static split between threads. No intrinsics here:
- * the register tiles and dot kernels come from the kernel set in the args.
+ * The GEMM driver: the plan (path and threads), the Goto/BLIS loops around
+ * the kernels, packing shared between threads, and the few-row direct path.
+ * No intrinsics here: the tiles and packers come from the configuration's
+ * kernel set, the block sizes from config.c.
  *
- * Determinism: the k sum of an output element never crosses threads, and the
- * path and the K blocks depend on the shape only, so a result is bit-identical
- * for every thread count.
+ * Determinism: every element is one chain of FMAs in k order (kernels.h),
+ * carried through C between K blocks, so the result is the same bits for
+ * any path, block size, thread count and kernel set.
+ *
+ * Threads (blocked path): for each (N block, K block) the team packs the
+ * kc x nc panel of B together, once, and shares it (a barrier before use and
+ * one after). Each thread then packs the rows of A it computes, or, when A
+ * has too few rows to split, the team packs all of A's block together too
+ * and splits the tiles in two dimensions. Nothing is packed twice, so the
+ * packing does not grow with the thread count (docs/design.md, "Threads").
  */
-#include <pthread.h>
-#include <stdatomic.h>
+#include <fenv.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -16,181 +23,144 @@
 #include <omp.h>
 #endif
 
+#include "common.h"
 #include "gemm.h"
 #include "pack.h"
+#include "threads.h"
 #include "workspace.h"
-
-#define LC_ALIGN 64
-#define LC_MAX_THREADS 64
 
 /* Below this many flops a problem runs on the calling thread alone: a
  * parallel region costs 1-60 us, more than the work. */
-#define LC_SERIAL_FLOPS (4.0e6)
-/* The dot path splits W across threads only when W is at least this big. */
-#define LC_DOT_PARALLEL_BYTES ((size_t)256 * 1024)
-/* The dot and rows paths copy x into a workspace of at most this size;
- * bigger few-row problems take the blocked path. */
-#define LC_DOT_MAX_COPY_BYTES ((size_t)4 << 20)
+#define SERIAL_FLOPS 4.0e6
+/* The direct path (nothing packed) takes products of at most this many rows
+ * whose B is contiguous along n. */
+#define DIRECT_MAX_ROWS 32
+/* It copies A (when A needs converting) into at most this many bytes. */
+#define COPY_MAX_BYTES ((size_t)4 << 20)
+/* It splits B's columns between threads only when B is at least this big:
+ * a bandwidth-bound product needs the second core's loads sooner. */
+#define DIRECT_PARALLEL_BYTES ((size_t)256 * 1024)
+/* The blocked path gives each thread its own rows of A when there are at
+ * least this many register tiles of rows per thread; otherwise the team
+ * shares A's packed block and splits the tiles in two dimensions. */
+#define ROW_TILES_PER_THREAD 4
 
-static atomic_int openmp_used;
-static atomic_int forked_child;
-
-static void
-on_fork_prepare(void)
+lc_gemm_limits
+lc_gemm_planner_limits(void)
 {
-    lc_workspace_atfork_prepare();
-}
-
-static void
-on_fork_parent(void)
-{
-    lc_workspace_atfork_parent();
-}
-
-static void
-on_fork_child(void)
-{
-    lc_workspace_atfork_child();
-    if (atomic_load(&openmp_used)) {
-        atomic_store(&forked_child, 1);
-    }
-}
-
-static void
-register_fork_handlers(void)
-{
-    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
-}
-
-void
-lc_threads_init(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, register_fork_handlers);
-}
-
-int
-lc_in_forked_child(void)
-{
-    return atomic_load(&forked_child);
-}
-
-int
-lc_max_threads(void)
-{
-#ifdef LINEARC_HAVE_OPENMP
-    if (atomic_load(&forked_child)) {
-        return 1;
-    }
-    int n = omp_get_max_threads();
-    return n < 1 ? 1 : (n > LC_MAX_THREADS ? LC_MAX_THREADS : n);
-#else
-    return 1;
-#endif
-}
-
-static size_t
-round_up(size_t v, size_t to)
-{
-    return (v + to - 1) / to * to;
-}
-
-static const lc_blocking *
-blocking_of(const lc_gemm_args *g)
-{
-    return g->dtype == LC_F32 ? &g->kernels->f32 : &g->kernels->f64;
-}
-
-/* Packing buffers no bigger than this problem's blocks, so that small
- * GEMMs keep the pool small: the A block (64-byte aligned) and the B panel. */
-static size_t
-packed_a_bytes(const lc_gemm_args *g, const lc_blocking *bl)
-{
-    const size_t kc = (size_t)(g->k < bl->kc ? g->k : bl->kc);
-    const size_t mc = g->m < bl->mc ? round_up((size_t)g->m, (size_t)bl->mr) : (size_t)bl->mc;
-    return round_up(mc * kc * lc_dtype_size(g->dtype), LC_ALIGN);
-}
-
-static size_t
-packed_b_bytes(const lc_gemm_args *g, const lc_blocking *bl)
-{
-    const size_t kc = (size_t)(g->k < bl->kc ? g->k : bl->kc);
-    const size_t nc = g->n < bl->nc ? round_up((size_t)g->n, (size_t)bl->nr) : (size_t)bl->nc;
-    return nc * kc * lc_dtype_size(g->dtype);
+    return (lc_gemm_limits){DIRECT_MAX_ROWS, SERIAL_FLOPS, COPY_MAX_BYTES,
+                            DIRECT_PARALLEL_BYTES};
 }
 
 /* ------------------------------------------------------------------------
- * Plans: which path, how many threads, how to split.
+ * The plan.
  */
-typedef enum { PATH_EMPTY, PATH_FILL, PATH_DOT, PATH_ROWS, PATH_BLOCKED } gemm_path;
+typedef enum { PATH_EMPTY, PATH_FILL, PATH_DIRECT, PATH_BLOCKED } gemm_path;
 
 typedef struct {
     gemm_path path;
     int threads;
-    int split_n;        /* blocked: split the output by columns (else rows) */
-    int copy_x;         /* dot: rows of A are copied to a dense buffer first */
-    int rows_r;         /* rows: height of the one packed panel of A */
-    size_t ws_bytes;    /* workspace per thread */
+    int copy_a;       /* direct: A is first copied, dense, in the compute type */
+    int shared_a;     /* blocked: the team packs A's block together */
+    ptrdiff_t kc, nc; /* blocked: the K and N blocks of this problem */
+    ptrdiff_t mc;     /* blocked: rows of A per packed block (per thread) */
+    size_t ws_bytes;  /* workspace, all threads together */
 } gemm_plan;
 
+/* Where the blocked path's packed buffers sit in its workspace. With more
+ * than one thread there are two of everything the team shares, used by
+ * alternate K blocks: a thread may pack block p + 1 while another still
+ * computes block p, so one barrier per block suffices. */
+typedef struct {
+    size_t b_bytes, a_bytes; /* one B panel; one A block */
+    int copies;              /* 2 with a team, else 1 */
+    size_t a_offset;         /* the first A block */
+    size_t total;
+} packed_layout;
+
+static packed_layout layout_of(const lc_gemm_args *g, const gemm_plan *plan);
+
 static int
-dot_path_fits(const lc_gemm_args *g, int *copy_x)
+clamp_threads(int want, ptrdiff_t units)
+{
+    const ptrdiff_t limit = units < INT32_MAX ? units : INT32_MAX;
+    want = want > limit ? (int)limit : want;
+    return want < 1 ? 1 : want;
+}
+
+static int
+usable_threads(int requested)
+{
+#ifndef LINEARC_HAVE_OPENMP
+    (void)requested;
+    return 1;
+#else
+    if (lc_in_forked_child()) {
+        return 1; /* GNU OpenMP's pool did not survive the fork */
+    }
+    return requested > LC_MAX_THREADS ? LC_MAX_THREADS : requested;
+#endif
+}
+
+/* Whether an operand can be read in place at element strides. */
+static int
+affine_in(const lc_operand *op, lc_dtype t)
+{
+    const ptrdiff_t es = (ptrdiff_t)lc_dtype_size(t);
+    return op->type == t && op->row_off == NULL && op->col_off == NULL && op->rs % es == 0 &&
+           op->cs % es == 0;
+}
+
+static int
+plan_direct(const lc_gemm_args *g, gemm_plan *plan, int nthreads, double flops)
 {
     const size_t es = lc_dtype_size(g->dtype);
-    const lc_operand *b = &g->b;
-    if (g->m > LC_DOT_MAX_ROWS || !lc_rows_are_dense(b, g->dtype) ||
-        b->row_off != NULL || b->rs % (ptrdiff_t)es != 0) {
+    const lc_kernel_ops *ops = lc_config_ops(g->config, g->dtype);
+    if (g->m > DIRECT_MAX_ROWS || !affine_in(&g->b, g->dtype) ||
+        g->b.cs != (ptrdiff_t)es) {
         return 0;
     }
-    if ((size_t)g->m * (size_t)g->k * es > LC_DOT_MAX_COPY_BYTES) {
+    plan->copy_a = !affine_in(&g->a, g->dtype);
+    plan->ws_bytes = plan->copy_a ? (size_t)g->m * (size_t)g->k * es : 0;
+    if (plan->ws_bytes > COPY_MAX_BYTES) {
         return 0;
     }
-    const lc_operand *a = &g->a;
-    *copy_x = !(lc_rows_are_dense(a, g->dtype) && a->row_off == NULL &&
-                a->rs % (ptrdiff_t)es == 0);
+    plan->path = PATH_DIRECT;
+    const size_t b_bytes = (size_t)g->n * (size_t)g->k * es;
+    if (b_bytes >= DIRECT_PARALLEL_BYTES && flops >= SERIAL_FLOPS / 8) {
+        plan->threads = clamp_threads(nthreads, (g->n + ops->dnr - 1) / ops->dnr);
+    }
     return 1;
 }
 
-/* A few more rows than the dot path takes, W contiguous along k: x goes into
- * one packed panel and W is read in place, which saves packing W (most of
- * the time of a (16, 128) -> 128 layer). R is the panel's height. */
-static int
-rows_path_fits(const lc_gemm_args *g, int *R)
+static void
+plan_blocked(const lc_gemm_args *g, gemm_plan *plan, int nthreads, double flops)
 {
-    const size_t es = lc_dtype_size(g->dtype);
-    const int f32 = g->dtype == LC_F32;
-    const int lanes = f32 ? g->kernels->tilet_lanes_f32 : g->kernels->tilet_lanes_f64;
-    const int have = f32 ? g->kernels->tilet_f32 != NULL : g->kernels->tilet_f64 != NULL;
-    const lc_operand *b = &g->b;
-    if (!have || g->m <= LC_DOT_MAX_ROWS || g->m > 2 * lanes ||
-        !lc_rows_are_dense(b, g->dtype) || b->row_off != NULL || b->rs % (ptrdiff_t)es != 0) {
-        return 0;
+    const lc_kernel_ops *ops = lc_config_ops(g->config, g->dtype);
+    const lc_blocking *bl = lc_config_blocking(g->config, g->dtype);
+    plan->path = PATH_BLOCKED;
+    plan->kc = LC_MIN(g->k, (ptrdiff_t)bl->kc);
+    plan->nc = LC_MIN((ptrdiff_t)lc_round_up((size_t)g->n, (size_t)ops->nr), (ptrdiff_t)bl->nc);
+    const ptrdiff_t row_tiles = (g->m + ops->mr - 1) / ops->mr;
+    const ptrdiff_t tiles = row_tiles * ((plan->nc + ops->nr - 1) / ops->nr);
+    if (flops >= SERIAL_FLOPS) {
+        plan->threads = clamp_threads(nthreads, tiles);
     }
-    *R = g->m <= lanes ? lanes : 2 * lanes;
-    return (size_t)*R * (size_t)g->k * es <= LC_DOT_MAX_COPY_BYTES;
-}
-
-static int
-clamp_threads(int want, int limit)
-{
-    if (want > limit) {
-        want = limit;
+    plan->shared_a = plan->threads > 1 && row_tiles < (ptrdiff_t)ROW_TILES_PER_THREAD * plan->threads;
+    if (plan->shared_a) {
+        plan->mc = row_tiles * ops->mr;
     }
-    return want < 1 ? 1 : want;
+    else {
+        const ptrdiff_t rows_each = (row_tiles + plan->threads - 1) / plan->threads * ops->mr;
+        plan->mc = LC_MIN(rows_each, (ptrdiff_t)bl->mc);
+    }
+    plan->ws_bytes = layout_of(g, plan).total;
 }
 
 static gemm_plan
 make_plan(const lc_gemm_args *g)
 {
-    gemm_plan plan = {PATH_EMPTY, 1, 0, 0, 0, 0};
-    const size_t es = lc_dtype_size(g->dtype);
-    int nthreads = g->nthreads;
-    if (nthreads > LC_MAX_THREADS) {
-        nthreads = LC_MAX_THREADS;
-    }
-    if (nthreads > 1 && lc_max_threads() == 1) {
-        nthreads = 1; /* serial build, or a fork child */
-    }
+    gemm_plan plan = {.path = PATH_EMPTY, .threads = 1};
     if (g->m == 0 || g->n == 0) {
         return plan;
     }
@@ -198,74 +168,97 @@ make_plan(const lc_gemm_args *g)
         plan.path = PATH_FILL;
         return plan;
     }
+    const int nthreads = usable_threads(g->nthreads);
     const double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k;
-    if (dot_path_fits(g, &plan.copy_x)) {
-        plan.path = PATH_DOT;
-        const size_t w_bytes = (size_t)g->n * (size_t)g->k * es;
-        if (w_bytes >= LC_DOT_PARALLEL_BYTES && flops >= LC_SERIAL_FLOPS / 8) {
-            plan.threads = clamp_threads(nthreads, (int)(g->n / 4));
-        }
-        plan.ws_bytes = plan.copy_x ? (size_t)g->m * (size_t)g->k * es : 0;
-        return plan;
+    if (!plan_direct(g, &plan, nthreads, flops)) {
+        plan_blocked(g, &plan, nthreads, flops);
     }
-    if (rows_path_fits(g, &plan.rows_r)) {
-        plan.path = PATH_ROWS;
-        if (flops >= LC_SERIAL_FLOPS) {
-            const ptrdiff_t nw = g->kernels->tilet_nw;
-            const ptrdiff_t tiles = (g->n + nw - 1) / nw;
-            plan.threads = clamp_threads(nthreads, (int)(tiles < INT32_MAX ? tiles : INT32_MAX));
-        }
-        plan.ws_bytes = (size_t)plan.rows_r * (size_t)g->k * es;
-        return plan;
-    }
-    const lc_blocking *bl = blocking_of(g);
-    plan.path = PATH_BLOCKED;
-    plan.split_n = g->n >= g->m;
-    if (flops >= LC_SERIAL_FLOPS) {
-        const ptrdiff_t tiles = plan.split_n ? (g->n + bl->nr - 1) / bl->nr
-                                             : (g->m + bl->mr - 1) / bl->mr;
-        plan.threads = clamp_threads(nthreads, (int)(tiles < INT32_MAX ? tiles : INT32_MAX));
-    }
-    plan.ws_bytes = packed_a_bytes(g, bl) + packed_b_bytes(g, bl);
     return plan;
 }
 
 const char *
 lc_gemm_path(const lc_gemm_args *g, int *threads_used)
 {
-    static const char *const names[] = {"empty", "fill", "dot", "rows", "blocked"};
-    gemm_plan plan = make_plan(g);
+    static const char *const names[] = {"empty", "fill", "direct", "blocked"};
+    const gemm_plan plan = make_plan(g);
     if (threads_used) {
         *threads_used = plan.threads;
     }
     return names[plan.path];
 }
 
+size_t
+lc_gemm_workspace_bytes(const lc_gemm_args *g)
+{
+    return make_plan(g).ws_bytes;
+}
+
+/* ------------------------------------------------------------------------
+ * Running on a team of threads.
+ */
+
+/* Part t of T of `units` units of `unit` elements, clipped to `size`. */
+static void
+split_range(ptrdiff_t size, ptrdiff_t unit, int t, int T, ptrdiff_t *lo, ptrdiff_t *hi)
+{
+    const ptrdiff_t units = (size + unit - 1) / unit;
+    *lo = LC_MIN(units * t / T * unit, size);
+    *hi = LC_MIN(units * (t + 1) / T * unit, size);
+}
+
+static void
+team_barrier(int T)
+{
+#ifdef LINEARC_HAVE_OPENMP
+    if (T > 1) {
+#pragma omp barrier
+    }
+#else
+    (void)T;
+#endif
+}
+
+typedef void (*team_fn)(const lc_gemm_args *g, const gemm_plan *plan, void *ws, int t, int T);
+
+/* fn(t, T) on every thread of a team of plan->threads (or fewer, if OpenMP
+ * grants fewer: the work is divided among those who come). Each worker
+ * takes the caller's floating-point environment (rounding, flush-to-zero),
+ * so that the bits do not depend on which thread computed them. */
+static void
+run_team(const lc_gemm_args *g, const gemm_plan *plan, void *ws, team_fn fn)
+{
+    if (plan->threads == 1) {
+        fn(g, plan, ws, 0, 1);
+        return;
+    }
+#ifdef LINEARC_HAVE_OPENMP
+    fenv_t env;
+    fegetenv(&env);
+#pragma omp parallel num_threads(plan->threads)
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        if (t != 0) {
+            fesetenv(&env);
+        }
+        fn(g, plan, ws, t, T);
+    }
+#else
+    fn(g, plan, ws, 0, 1);
+#endif
+}
+
 /* ------------------------------------------------------------------------
  * The paths.
  */
 
-/* k == 0: C = bias (or zeros), or C += bias. */
+/* k == 0: every chain is empty: C = bias (or 0), or C stays. */
 static void
 fill_output(const lc_gemm_args *g)
 {
     const size_t es = lc_dtype_size(g->dtype);
-    for (ptrdiff_t i = 0; i < g->m; i++) {
+    for (ptrdiff_t i = 0; i < g->m && !g->accumulate; i++) {
         char *row = (char *)g->c + (size_t)(i * g->ldc) * es;
-        if (g->accumulate) {
-            if (g->bias == NULL) {
-                continue;
-            }
-            for (ptrdiff_t j = 0; j < g->n; j++) {
-                if (g->dtype == LC_F32) {
-                    ((float *)row)[j] += ((const float *)g->bias)[j];
-                }
-                else {
-                    ((double *)row)[j] += ((const double *)g->bias)[j];
-                }
-            }
-        }
-        else if (g->bias != NULL) {
+        if (g->bias != NULL) {
             memcpy(row, g->bias, (size_t)g->n * es);
         }
         else {
@@ -274,225 +267,238 @@ fill_output(const lc_gemm_args *g)
     }
 }
 
-/* Columns [n0, n1) of C on the dot path; x is dense with row stride ldx. */
+static int
+first_start(const lc_gemm_args *g)
+{
+    return g->accumulate ? LC_START_C : g->bias ? LC_START_BIAS : LC_START_ZERO;
+}
+
+/* Direct path, thread t of T: columns of C split in DNR-wide units. A is
+ * g->a in place or its dense copy in ws. */
 static void
-dot_part(const lc_gemm_args *g, const void *x, ptrdiff_t ldx, ptrdiff_t n0,
-         ptrdiff_t n1)
+direct_part(const lc_gemm_args *g, const gemm_plan *plan, void *ws, int t, int T)
 {
     const size_t es = lc_dtype_size(g->dtype);
-    const ptrdiff_t ldw = g->b.rs / (ptrdiff_t)es;
-    const int flags = (g->bias ? LC_KF_BIAS : 0) | (g->accumulate ? 0 : LC_KF_OVERWRITE);
-    if (n1 <= n0) {
-        return;
-    }
-    if (g->dtype == LC_F32) {
-        const float *w = (const float *)g->b.data + n0 * ldw;
-        const float *bias = g->bias ? (const float *)g->bias + n0 : NULL;
-        g->kernels->dot_f32(g->m, n1 - n0, g->k, x, ldx, w, ldw,
-                            (float *)g->c + n0, g->ldc, bias, flags);
-    }
-    else {
-        const double *w = (const double *)g->b.data + n0 * ldw;
-        const double *bias = g->bias ? (const double *)g->bias + n0 : NULL;
-        g->kernels->dot_f64(g->m, n1 - n0, g->k, x, ldx, w, ldw,
-                            (double *)g->c + n0, g->ldc, bias, flags);
+    const lc_kernel_ops *ops = lc_config_ops(g->config, g->dtype);
+    const ptrdiff_t kcd = lc_config_blocking(g->config, g->dtype)->kc_direct;
+    const char *a = plan->copy_a ? (const char *)ws : g->a.data;
+    const ptrdiff_t lda = plan->copy_a ? g->k : g->a.rs / (ptrdiff_t)es;
+    const ptrdiff_t pa = plan->copy_a ? 1 : g->a.cs / (ptrdiff_t)es;
+    const ptrdiff_t ldb = g->b.rs / (ptrdiff_t)es;
+    ptrdiff_t n0, n1;
+    split_range(g->n, ops->dnr, t, T, &n0, &n1);
+    for (ptrdiff_t pc = 0; pc < g->k; pc += kcd) {
+        const ptrdiff_t kc = LC_MIN(kcd, g->k - pc);
+        const int start = pc == 0 ? first_start(g) : LC_START_C;
+        for (ptrdiff_t j = n0; j < n1; j += ops->dnr) {
+            const int nr = (int)LC_MIN((ptrdiff_t)ops->dnr, n1 - j);
+            const char *bias = g->bias ? (const char *)g->bias + (size_t)j * es : NULL;
+            for (ptrdiff_t i = 0; i < g->m; i += ops->dmr) {
+                ops->direct(kc, a + (size_t)(i * lda + pc * pa) * es, lda, pa,
+                            g->b.data + (size_t)(pc * ldb + j) * es, ldb,
+                            (char *)g->c + (size_t)(i * g->ldc + j) * es, g->ldc,
+                            (int)LC_MIN((ptrdiff_t)ops->dmr, g->m - i), nr, bias, start);
+            }
+        }
     }
 }
 
-/* Columns [n0, n1) of C on the rows path: xp is all of A as one packed panel
- * of R rows; K is blocked as on the blocked path, so results are the same. */
-static void
-rows_part(const lc_gemm_args *g, const void *xp, int R, ptrdiff_t n0, ptrdiff_t n1)
+static packed_layout
+layout_of(const lc_gemm_args *g, const gemm_plan *plan)
 {
-    const lc_blocking *bl = blocking_of(g);
     const size_t es = lc_dtype_size(g->dtype);
-    const ptrdiff_t ldw = g->b.rs / (ptrdiff_t)es;
-    const ptrdiff_t step = g->kernels->tilet_nw;
-    for (ptrdiff_t j0 = n0; j0 < n1; j0 += step) {
-        const int nw = (int)(n1 - j0 < step ? n1 - j0 : step);
-        for (ptrdiff_t pc = 0; pc < g->k; pc += bl->kc) {
-            const ptrdiff_t kc = g->k - pc < bl->kc ? g->k - pc : bl->kc;
-            int flags = 0;
-            if (pc == 0) {
-                flags = (g->bias ? LC_KF_BIAS : 0) | (g->accumulate ? 0 : LC_KF_OVERWRITE);
+    packed_layout lay = {
+        .b_bytes = lc_round_up((size_t)(plan->nc * plan->kc) * es, LC_ALIGN),
+        .a_bytes = lc_round_up((size_t)(plan->mc * plan->kc) * es, LC_ALIGN),
+        .copies = plan->threads > 1 ? 2 : 1,
+    };
+    lay.a_offset = (size_t)lay.copies * lay.b_bytes;
+    const size_t a_blocks = plan->shared_a ? (size_t)lay.copies : (size_t)plan->threads;
+    lay.total = lay.a_offset + a_blocks * lay.a_bytes;
+    return lay;
+}
+
+/* Blocked path: the packed panel of B and block of A that thread t uses
+ * for the K block numbered `block`. */
+typedef struct {
+    char *b_panel;
+    char *a_block; /* this thread's, or the team's shared one */
+} packed_buffers;
+
+static packed_buffers
+buffers_of(const lc_gemm_args *g, const gemm_plan *plan, void *ws, int t, ptrdiff_t block)
+{
+    const packed_layout lay = layout_of(g, plan);
+    const size_t which = (size_t)(block % lay.copies);
+    packed_buffers p = {(char *)ws + which * lay.b_bytes, (char *)ws + lay.a_offset};
+    p.a_block += (plan->shared_a ? which : (size_t)t) * lay.a_bytes;
+    return p;
+}
+
+/* The panels [q0, q1) of R lanes of `op` (rows r0.. of an rows-row view),
+ * columns [pc, pc + kc), into dst (panel q at q * R * kc elements). */
+static void
+pack_share(const lc_gemm_args *g, const lc_operand *op, ptrdiff_t r0, ptrdiff_t rows, int R,
+           ptrdiff_t pc, ptrdiff_t kc, char *dst, int t, int T)
+{
+    const size_t es = lc_dtype_size(g->dtype);
+    ptrdiff_t q0, q1;
+    split_range((rows + R - 1) / R, 1, t, T, &q0, &q1);
+    if (q0 < q1) {
+        lc_pack_panels(op, r0 + q0 * R, LC_MIN(rows - q0 * R, (q1 - q0) * R), pc, kc, R,
+                       g->dtype, dst + (size_t)(q0 * R * kc) * es,
+                       lc_config_ops(g->config, g->dtype)->pack_transpose);
+    }
+}
+
+/* Tiles [i0, i1) x [j0, j1) of C (in elements, within the current blocks),
+ * from the packed A block (starting at row a_row0) and B panel. */
+static void
+run_tiles(const lc_gemm_args *g, const packed_buffers *p, ptrdiff_t kc, int start,
+          ptrdiff_t a_row0, ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t jc, ptrdiff_t j0,
+          ptrdiff_t j1)
+{
+    const size_t es = lc_dtype_size(g->dtype);
+    const lc_kernel_ops *ops = lc_config_ops(g->config, g->dtype);
+    for (ptrdiff_t j = j0; j < j1; j += ops->nr) {
+        const int nr = (int)LC_MIN((ptrdiff_t)ops->nr, j1 - j);
+        const char *bp = p->b_panel + (size_t)((j - jc) * kc) * es;
+        const char *bias = g->bias ? (const char *)g->bias + (size_t)j * es : NULL;
+        for (ptrdiff_t i = i0; i < i1; i += ops->mr) {
+            ops->tile(kc, p->a_block + (size_t)((i - a_row0) * kc) * es, bp,
+                      (char *)g->c + (size_t)(i * g->ldc + j) * es, g->ldc,
+                      (int)LC_MIN((ptrdiff_t)ops->mr, i1 - i), nr, bias, start);
+        }
+    }
+}
+
+/* Thread t's share of the tiles of one (N block, K block) when the team
+ * shares A: a contiguous run of the (row tile, column tile) grid, column
+ * tiles outermost so that each B micro-panel serves consecutive tiles. */
+static void
+shared_a_tiles(const lc_gemm_args *g, const packed_buffers *p, ptrdiff_t kc, int start,
+               ptrdiff_t jc, ptrdiff_t nc, int t, int T)
+{
+    const lc_kernel_ops *ops = lc_config_ops(g->config, g->dtype);
+    const ptrdiff_t it = (g->m + ops->mr - 1) / ops->mr, jt = (nc + ops->nr - 1) / ops->nr;
+    ptrdiff_t lo, hi;
+    split_range(it * jt, 1, t, T, &lo, &hi);
+    for (ptrdiff_t q = lo; q < hi; q++) {
+        const ptrdiff_t i = q % it * ops->mr, j = jc + q / it * ops->nr;
+        run_tiles(g, p, kc, start, 0, i, LC_MIN(i + ops->mr, g->m), jc, j,
+                  LC_MIN(j + ops->nr, jc + nc));
+    }
+}
+
+/* Thread t's own rows of A, block by block: pack, then all their tiles. */
+static void
+own_rows_tiles(const lc_gemm_args *g, const gemm_plan *plan, const packed_buffers *p,
+               ptrdiff_t pc, ptrdiff_t kc, int start, ptrdiff_t jc, ptrdiff_t nc, int t, int T)
+{
+    const lc_kernel_ops *ops = lc_config_ops(g->config, g->dtype);
+    ptrdiff_t m0, m1;
+    split_range(g->m, ops->mr, t, T, &m0, &m1);
+    for (ptrdiff_t ic = m0; ic < m1; ic += plan->mc) {
+        const ptrdiff_t mc = LC_MIN(plan->mc, m1 - ic);
+        lc_pack_panels(&g->a, ic, mc, pc, kc, ops->mr, g->dtype, p->a_block,
+                       ops->pack_transpose);
+        run_tiles(g, p, kc, start, ic, ic, ic + mc, jc, jc, jc + nc);
+    }
+}
+
+static void
+blocked_part(const lc_gemm_args *g, const gemm_plan *plan, void *ws, int t, int T)
+{
+    const lc_kernel_ops *ops = lc_config_ops(g->config, g->dtype);
+    const lc_operand bt = lc_operand_transposed(&g->b);
+    ptrdiff_t block = 0;
+    for (ptrdiff_t jc = 0; jc < g->n; jc += plan->nc) {
+        const ptrdiff_t nc = LC_MIN(plan->nc, g->n - jc);
+        for (ptrdiff_t pc = 0; pc < g->k; pc += plan->kc, block++) {
+            const ptrdiff_t kc = LC_MIN(plan->kc, g->k - pc);
+            const int start = pc == 0 ? first_start(g) : LC_START_C;
+            const packed_buffers p = buffers_of(g, plan, ws, t, block);
+            /* Everyone has finished block - 2, whose buffers these are:
+             * they passed the barrier of block - 1 after computing it. */
+            pack_share(g, &bt, jc, nc, ops->nr, pc, kc, p.b_panel, t, T);
+            if (plan->shared_a) {
+                pack_share(g, &g->a, 0, g->m, ops->mr, pc, kc, p.a_block, t, T);
             }
-            if (g->dtype == LC_F32) {
-                const float *bias = g->bias ? (const float *)g->bias + j0 : NULL;
-                g->kernels->tilet_f32(kc, (const float *)xp + pc * R, R,
-                                      (const float *)g->b.data + j0 * ldw + pc, ldw,
-                                      (float *)g->c + j0, g->ldc, (int)g->m, nw, bias, flags);
+            team_barrier(T); /* the shared panels of this block are complete */
+            if (plan->shared_a) {
+                shared_a_tiles(g, &p, kc, start, jc, nc, t, T);
             }
             else {
-                const double *bias = g->bias ? (const double *)g->bias + j0 : NULL;
-                g->kernels->tilet_f64(kc, (const double *)xp + pc * R, R,
-                                      (const double *)g->b.data + j0 * ldw + pc, ldw,
-                                      (double *)g->c + j0, g->ldc, (int)g->m, nw, bias, flags);
+                own_rows_tiles(g, plan, &p, pc, kc, start, jc, nc, t, T);
             }
         }
     }
-}
-
-/* The block [m0, m1) x [n0, n1) of C by the five loops around the tile. */
-static void
-blocked_part(const lc_gemm_args *g, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0,
-             ptrdiff_t n1, void *ws)
-{
-    const lc_blocking *bl = blocking_of(g);
-    const size_t es = lc_dtype_size(g->dtype);
-    char *apack = ws;
-    char *bpack = apack + packed_a_bytes(g, bl);
-    const int mr = bl->mr, nr = bl->nr;
-
-    for (ptrdiff_t jc = n0; jc < n1; jc += bl->nc) {
-        const ptrdiff_t nc = n1 - jc < bl->nc ? n1 - jc : bl->nc;
-        for (ptrdiff_t pc = 0; pc < g->k; pc += bl->kc) {
-            const ptrdiff_t kc = g->k - pc < bl->kc ? g->k - pc : bl->kc;
-            int flags = 0;
-            if (pc == 0) {
-                flags = (g->bias ? LC_KF_BIAS : 0) | (g->accumulate ? 0 : LC_KF_OVERWRITE);
-            }
-            lc_pack_panels(&g->b, jc, nc, pc, kc, nr, g->dtype, bpack, g->kernels);
-            for (ptrdiff_t ic = m0; ic < m1; ic += bl->mc) {
-                const ptrdiff_t mc = m1 - ic < bl->mc ? m1 - ic : bl->mc;
-                lc_pack_panels(&g->a, ic, mc, pc, kc, mr, g->dtype, apack, g->kernels);
-                for (ptrdiff_t jr = 0; jr < nc; jr += nr) {
-                    const int nv = (int)(nc - jr < nr ? nc - jr : nr);
-                    const char *bp = bpack + (size_t)(jr * kc) * es;
-                    for (ptrdiff_t ir = 0; ir < mc; ir += mr) {
-                        const int mv = (int)(mc - ir < mr ? mc - ir : mr);
-                        const char *ap = apack + (size_t)(ir * kc) * es;
-                        const ptrdiff_t coff = (ic + ir) * g->ldc + jc + jr;
-                        if (g->dtype == LC_F32) {
-                            const float *bias = g->bias ? (const float *)g->bias + jc + jr : NULL;
-                            g->kernels->tile_f32(kc, (const float *)ap, (const float *)bp,
-                                                 (float *)g->c + coff, g->ldc, mv, nv,
-                                                 bias, flags);
-                        }
-                        else {
-                            const double *bias = g->bias ? (const double *)g->bias + jc + jr : NULL;
-                            g->kernels->tile_f64(kc, (const double *)ap, (const double *)bp,
-                                                 (double *)g->c + coff, g->ldc, mv, nv,
-                                                 bias, flags);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/* Part t of T: a contiguous run of whole tiles along the split dimension. */
-static void
-split_range(ptrdiff_t size, int unit, int t, int T, ptrdiff_t *lo, ptrdiff_t *hi)
-{
-    const ptrdiff_t units = (size + unit - 1) / unit;
-    *lo = units * t / T * unit;
-    *hi = units * (t + 1) / T * unit;
-    if (*hi > size) {
-        *hi = size;
-    }
-    if (*lo > size) {
-        *lo = size;
-    }
-}
-
-static void
-run_part(const lc_gemm_args *g, const gemm_plan *plan, int t,
-         lc_workspace **ws, const void *x, ptrdiff_t ldx)
-{
-    ptrdiff_t lo, hi;
-    if (plan->path == PATH_DOT) {
-        split_range(g->n, 4, t, plan->threads, &lo, &hi);
-        dot_part(g, x, ldx, lo, hi);
-        return;
-    }
-    if (plan->path == PATH_ROWS) {
-        split_range(g->n, g->kernels->tilet_nw, t, plan->threads, &lo, &hi);
-        rows_part(g, x, plan->rows_r, lo, hi);
-        return;
-    }
-    const lc_blocking *bl = blocking_of(g);
-    if (plan->split_n) {
-        split_range(g->n, bl->nr, t, plan->threads, &lo, &hi);
-        if (lo < hi) {
-            blocked_part(g, 0, g->m, lo, hi, ws[t]->data);
-        }
-    }
-    else {
-        split_range(g->m, bl->mr, t, plan->threads, &lo, &hi);
-        if (lo < hi) {
-            blocked_part(g, lo, hi, 0, g->n, ws[t]->data);
-        }
-    }
-}
-
-static void
-run_parts(const lc_gemm_args *g, const gemm_plan *plan, lc_workspace **ws,
-          const void *x, ptrdiff_t ldx)
-{
-    const int T = plan->threads;
-    if (T == 1) {
-        run_part(g, plan, 0, ws, x, ldx);
-        return;
-    }
-#ifdef LINEARC_HAVE_OPENMP
-    atomic_store(&openmp_used, 1);
-    /* If OpenMP grants fewer threads than planned, each takes several parts:
-     * the parts, and so the results, stay the same. */
-#pragma omp parallel num_threads(T)
-    {
-        const int nthr = omp_get_num_threads();
-        for (int t = omp_get_thread_num(); t < T; t += nthr) {
-            run_part(g, plan, t, ws, x, ldx);
-        }
-    }
-#else
-    for (int t = 0; t < T; t++) {
-        run_part(g, plan, t, ws, x, ldx);
-    }
-#endif
 }
 
 int
 lc_gemm(const lc_gemm_args *g)
 {
     const gemm_plan plan = make_plan(g);
-    lc_workspace *ws[LC_MAX_THREADS];
-    const size_t es = lc_dtype_size(g->dtype);
-
-    switch (plan.path) {
-    case PATH_EMPTY:
-        return 0;
-    case PATH_FILL:
-        fill_output(g);
-        return 0;
-    case PATH_DOT:
-        if (!plan.copy_x) {
-            run_parts(g, &plan, ws, g->a.data, g->a.rs / (ptrdiff_t)es);
-            return 0;
-        }
-        if (lc_workspace_acquire(1, plan.ws_bytes, ws) < 0) {
-            return -1;
-        }
-        lc_pack_rows(&g->a, 0, g->m, g->k, g->dtype, ws[0]->data);
-        run_parts(g, &plan, ws, ws[0]->data, g->k);
-        lc_workspace_release(1, ws);
-        return 0;
-    case PATH_ROWS:
-        if (lc_workspace_acquire(1, plan.ws_bytes, ws) < 0) {
-            return -1;
-        }
-        lc_pack_panels(&g->a, 0, g->m, 0, g->k, plan.rows_r, g->dtype, ws[0]->data, g->kernels);
-        run_parts(g, &plan, ws, ws[0]->data, plan.rows_r);
-        lc_workspace_release(1, ws);
-        return 0;
-    case PATH_BLOCKED:
-        if (lc_workspace_acquire(plan.threads, plan.ws_bytes, ws) < 0) {
-            return -1;
-        }
-        run_parts(g, &plan, ws, NULL, 0);
-        lc_workspace_release(plan.threads, ws);
+    lc_workspace *ws = NULL;
+    if (plan.path == PATH_EMPTY) {
         return 0;
     }
+    if (plan.path == PATH_FILL) {
+        fill_output(g);
+        return 0;
+    }
+    if (plan.ws_bytes > 0 && lc_workspace_acquire(1, plan.ws_bytes, &ws) < 0) {
+        return -1;
+    }
+    if (plan.path == PATH_DIRECT) {
+        if (plan.copy_a) {
+            lc_pack_rows(&g->a, 0, g->m, g->k, g->dtype, ws->data);
+        }
+        run_team(g, &plan, ws ? ws->data : NULL, direct_part);
+    }
+    else {
+        run_team(g, &plan, ws->data, blocked_part);
+    }
+    if (ws != NULL) {
+        lc_workspace_release(1, &ws);
+    }
     return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Column sums (the bias gradient).
+ */
+static double
+element(const lc_operand *op, ptrdiff_t i, ptrdiff_t j)
+{
+    const char *p = op->data + (op->row_off ? op->row_off[i] : i * op->rs) +
+                    (op->col_off ? op->col_off[j] : j * op->cs);
+    return op->type == LC_F32 ? (double)*(const float *)p : *(const double *)p;
+}
+
+void
+lc_sum_rows(const lc_operand *a, ptrdiff_t m, ptrdiff_t n, lc_dtype dtype, int accumulate,
+            void *c)
+{
+    if (dtype == LC_F32) {
+        float *acc = c;
+        for (ptrdiff_t j = 0; j < n; j++) {
+            acc[j] = accumulate ? acc[j] : 0.0f;
+        }
+        for (ptrdiff_t i = 0; i < m; i++) {
+            for (ptrdiff_t j = 0; j < n; j++) {
+                acc[j] += (float)element(a, i, j);
+            }
+        }
+        return;
+    }
+    double *acc = c;
+    for (ptrdiff_t j = 0; j < n; j++) {
+        acc[j] = accumulate ? acc[j] : 0.0;
+    }
+    for (ptrdiff_t i = 0; i < m; i++) {
+        for (ptrdiff_t j = 0; j < n; j++) {
+            acc[j] += element(a, i, j);
+        }
+    }
 }

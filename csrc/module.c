@@ -6,7 +6,14 @@
 #define LC_NUMPY_IMPORT
 #include "arrays.h" /* Python.h first */
 #include "dispatch.h"
-#include "module.h"
+#include "config.h"
+#include "gemm.h"
+#include "linear.h"
+#include "linear_forward.h"
+#include "linear_state.h"
+#include "pack.h"
+#include "state.h"
+#include "threads.h"
 #include "workspace.h"
 
 #include <stdlib.h>
@@ -14,16 +21,6 @@
 #ifndef LINEARC_COMPILER
 #define LINEARC_COMPILER "unknown"
 #endif
-
-int
-lc_state_threads(lc_state *st)
-{
-    const int requested = atomic_load(&st->threads);
-    if (requested <= 0) {
-        return lc_max_threads(); /* OpenMP's setting for this thread */
-    }
-    return lc_in_forked_child() ? 1 : requested;
-}
 
 static PyObject *
 set_num_threads(PyObject *module, PyObject *arg)
@@ -33,20 +30,28 @@ set_num_threads(PyObject *module, PyObject *arg)
         atomic_store(&st->threads, 0);
         Py_RETURN_NONE;
     }
-    if (PyBool_Check(arg) || !PyLong_Check(arg)) {
-        PyErr_Format(PyExc_TypeError, "set_num_threads() takes an int, not %.100s",
+    if (PyBool_Check(arg) || !PyIndex_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "set_num_threads() takes an int or None, not %.100s",
                      Py_TYPE(arg)->tp_name);
         return NULL;
     }
-    long n = PyLong_AsLong(arg);
+    PyObject *idx = PyNumber_Index(arg);
+    if (idx == NULL) {
+        return NULL;
+    }
+    int overflow = 0;
+    const long long n = PyLong_AsLongLongAndOverflow(idx, &overflow);
+    Py_DECREF(idx);
     if (n == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    if (n < 1) {
-        PyErr_Format(PyExc_ValueError, "set_num_threads() needs n >= 1, got %ld", n);
+    if (overflow != 0 || n < 1 || n > LC_MAX_THREADS) {
+        PyErr_Format(PyExc_ValueError,
+                     "set_num_threads() needs 1 <= n <= %d (linearc's maximum), got %S",
+                     LC_MAX_THREADS, arg);
         return NULL;
     }
-    atomic_store(&st->threads, n > 1024 ? 1024 : (int)n);
+    atomic_store(&st->threads, (int)n);
     Py_RETURN_NONE;
 }
 
@@ -54,6 +59,34 @@ static PyObject *
 get_num_threads(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromLong(lc_state_threads(PyModule_GetState(module)));
+}
+
+static PyObject *
+cache_dict(const lc_cache *k)
+{
+    return Py_BuildValue("{snsisisisi}", "size", (Py_ssize_t)k->size, "ways", k->ways, "line",
+                         k->line, "sets", k->sets, "sharing", k->sharing);
+}
+
+static PyObject *
+cpu_dict(void)
+{
+    const lc_cpu *cpu = lc_cpu_info();
+    return Py_BuildValue("{sssisisssssNsNsN}", "vendor", cpu->vendor, "family", cpu->family,
+                         "model", cpu->model, "brand", cpu->brand, "cache_source", cpu->source,
+                         "l1d", cache_dict(&cpu->l1d), "l2", cache_dict(&cpu->l2), "l3",
+                         cache_dict(&cpu->l3));
+}
+
+/* The kernels and block sizes of one element type. */
+static PyObject *
+dtype_dict(const lc_config *config, lc_dtype t)
+{
+    const lc_kernel_ops *ops = lc_config_ops(config, t);
+    const lc_blocking *b = lc_config_blocking(config, t);
+    return Py_BuildValue("{s(ii)s(ii)sisisisiss}", "tile", ops->mr, ops->nr, "direct_tile",
+                         ops->dmr, ops->dnr, "kc", b->kc, "mc", b->mc, "nc", b->nc,
+                         "kc_direct", b->kc_direct, "blocking_source", b->source);
 }
 
 static PyObject *
@@ -67,27 +100,20 @@ build_config(PyObject *module, PyObject *Py_UNUSED(ignored))
     PyObject *openmp = Py_False;
     const int omp_version = 0;
 #endif
-    const lc_blocking *b32 = &st->kernels->f32, *b64 = &st->kernels->f64;
+    const lc_gemm_limits lim = lc_gemm_planner_limits();
     return Py_BuildValue(
-        "{sssOsisisssssisisisisi"
-        "s(iiiii)s(iiiii)}",
-        "compiler", LINEARC_COMPILER " " __VERSION__,
-        "openmp", openmp,
-        "openmp_version", omp_version,
-        "threads", lc_state_threads(st),
-        "isa", st->kernels->name,
-        "isa_supported", lc_supported_isas(),
-        "tile_f32", st->kernels->f32.mr * 1000 + st->kernels->f32.nr,
-        "tile_f64", st->kernels->f64.mr * 1000 + st->kernels->f64.nr,
-        "dot_max_rows", LC_DOT_MAX_ROWS,
-        "rows_max_f32", st->kernels->tilet_f32 ? 2 * st->kernels->tilet_lanes_f32 : 0,
-        "rows_max_f64", st->kernels->tilet_f64 ? 2 * st->kernels->tilet_lanes_f64 : 0,
-        "blocking_f32", b32->mr, b32->nr, b32->kc, b32->mc, b32->nc,
-        "blocking_f64", b64->mr, b64->nr, b64->kc, b64->mc, b64->nc);
+        "{sssOsisisisssssNsNsNsN}", "compiler", LINEARC_COMPILER " " __VERSION__, "openmp",
+        openmp, "openmp_version", omp_version, "threads", lc_state_threads(st), "max_threads",
+        LC_MAX_THREADS, "isa", st->config.kernels->name, "isa_supported", lc_supported_isas(),
+        "cpu", cpu_dict(), "float32", dtype_dict(&st->config, LC_F32), "float64",
+        dtype_dict(&st->config, LC_F64), "planner",
+        Py_BuildValue("{sisdsnsn}", "direct_max_rows", lim.direct_max_rows, "serial_flops",
+                      lim.serial_flops, "copy_max_bytes", (Py_ssize_t)lim.copy_max_bytes,
+                      "direct_parallel_bytes", (Py_ssize_t)lim.direct_parallel_bytes));
 }
 
-/* _gemm_path(m, n, k, dtype, threads) -> (path, threads used): how a forward
- * GEMM of that shape runs. For tests and benchmarks. */
+/* _gemm_path(m, n, k, dtype, threads) -> (path, threads used): how the
+ * forward GEMM of a layer runs on a contiguous input of that shape. */
 static PyObject *
 gemm_path(PyObject *module, PyObject *args)
 {
@@ -101,15 +127,21 @@ gemm_path(PyObject *module, PyObject *args)
     }
     const ptrdiff_t es = (ptrdiff_t)lc_dtype_size(dtype);
     lc_state *st = PyModule_GetState(module);
-    lc_gemm_args g = {
+    const lc_gemm_args g = {
         .dtype = dtype, .m = m, .n = n, .k = k,
         .a = {.data = NULL, .type = dtype, .rs = k * es, .cs = es},
-        .b = {.data = NULL, .type = dtype, .rs = k * es, .cs = es},
-        .ldc = n, .nthreads = threads, .kernels = st->kernels,
+        .b = {.data = NULL, .type = dtype, .rs = n * es, .cs = es},
+        .ldc = n, .nthreads = threads, .config = &st->config,
     };
     int used = 1;
     const char *path = lc_gemm_path(&g, &used);
     return Py_BuildValue("(si)", path, used);
+}
+
+static PyObject *
+packed_bytes(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromUnsignedLongLong(lc_packed_bytes());
 }
 
 static PyObject *
@@ -118,21 +150,16 @@ workspace_bytes(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return PyLong_FromSize_t(lc_workspace_pooled_bytes());
 }
 
-PyDoc_STRVAR(linear_doc,
-"linear(x, weight, bias=None, *, out=None)\n--\n\n"
-"Functional form, as torch.nn.functional.linear: x @ weight.T + bias for x\n"
-"of shape (*, in_features) and weight of shape (out_features, in_features).\n"
-"Computes in float32 when weight is float32 (or float16), else in float64.");
-
 static PyMethodDef module_methods[] = {
     {"linear", (PyCFunction)(void (*)(void))lc_functional_linear,
-     METH_FASTCALL | METH_KEYWORDS, linear_doc},
+     METH_FASTCALL | METH_KEYWORDS, lc_functional_linear_doc},
     {"set_num_threads", set_num_threads, METH_O,
-     "set_num_threads(n, /)\n--\n\nUse at most n threads in the GEMM (n >= 1); None goes back\n"
+     "set_num_threads(n, /)\n--\n\nUse n threads in the GEMM (1 <= n <= 256); None goes back\n"
      "to following OpenMP's setting (OMP_NUM_THREADS, threadpoolctl)."},
     {"get_num_threads", get_num_threads, METH_NOARGS,
      "get_num_threads()\n--\n\nThreads the GEMM may use: set_num_threads(), else\n"
-     "OpenMP's setting (OMP_NUM_THREADS, threadpoolctl), else the cores available."},
+     "OpenMP's setting (OMP_NUM_THREADS, threadpoolctl), else the cores available;\n"
+     "at most 256, and 1 in a fork() child or a build without OpenMP."},
     {"_build_config", build_config, METH_NOARGS,
      "_build_config()\n--\n\nHow the extension was built and what it runs on (raw dict)."},
     {"_gemm_path", gemm_path, METH_VARARGS,
@@ -140,6 +167,8 @@ static PyMethodDef module_methods[] = {
      "(path, threads used) of a forward GEMM of that shape."},
     {"_workspace_bytes", workspace_bytes, METH_NOARGS,
      "_workspace_bytes()\n--\n\nBytes held by the pool of packing buffers."},
+    {"_packed_bytes", packed_bytes, METH_NOARGS,
+     "_packed_bytes()\n--\n\nBytes the GEMM has packed since import (a running count)."},
     {"_rebuild", (PyCFunction)(void (*)(void))lc_rebuild_linear, METH_FASTCALL,
      "_rebuild(in_features, out_features, bias, dtype, weight, bias_values, /)\n--\n\n"
      "Unpickle a Linear (the other half of Linear.__reduce__)."},
@@ -155,11 +184,15 @@ module_exec(PyObject *module)
     }
     const char *why = NULL;
     const char *request = getenv("LINEARC_ISA");
-    st->kernels = lc_select_kernels(request, &why);
-    if (st->kernels == NULL) {
+    const lc_kernel_set *kernels = lc_select_kernels(request, &why);
+    if (kernels == NULL) {
         PyErr_Format(PyExc_ImportError,
                      "LINEARC_ISA=%s cannot be used: %s (this CPU supports: %s)", request,
                      why, lc_supported_isas());
+        return -1;
+    }
+    if (lc_config_make(kernels, &st->config, &why) < 0) {
+        PyErr_Format(PyExc_ImportError, "LINEARC_BLOCKING_F32/_F64 %s", why);
         return -1;
     }
     atomic_store(&st->threads, 0);

@@ -1,29 +1,31 @@
 /*
  * Packers: strided float32/float64 views in, dense micro-panels of the
  * compute type out. The layouts and conversions live here; the kernel set
- * only lends its register-transpose pack for the common layout.
+ * only lends its register-transpose pack for the common layout. Every byte
+ * packed is counted, so tests can check that threads share their packing.
  */
 #ifndef LINEARC_PACK_H
 #define LINEARC_PACK_H
 
-#include "gemm.h"
+#include "kernels/kernels.h"
+#include "types.h"
 
 /*
  * Rows [r0, r0 + rows) and columns [k0, k0 + kc) of op, as micro-panels of
  * R rows each: dst[(q * kc + p) * R + i] = op(r0 + q * R + i, k0 + p), with
  * zeros for the rows past `rows` in the last panel. dst is of type `to`.
- * The kernel set's transposing pack serves the common layout when it has one.
+ * `transpose` (the kernel set's, or NULL) serves the layout where op's rows
+ * are contiguous along k.
  */
-void lc_pack_panels(const lc_operand *op, ptrdiff_t r0, ptrdiff_t rows,
-                    ptrdiff_t k0, ptrdiff_t kc, int R, lc_dtype to, void *dst,
-                    const lc_kernel_set *kernels);
+void lc_pack_panels(const lc_operand *op, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t k0,
+                    ptrdiff_t kc, int R, lc_dtype to, void *dst, lc_pack_fn transpose);
 
 /* Rows [r0, r0 + rows) of op, all k columns, as a dense row-major matrix
  * (row stride k) of type `to`. */
-void lc_pack_rows(const lc_operand *op, ptrdiff_t r0, ptrdiff_t rows,
-                  ptrdiff_t k, lc_dtype to, void *dst);
+void lc_pack_rows(const lc_operand *op, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t k,
+                  lc_dtype to, void *dst);
 
-/* True when op's rows are contiguous runs of `type` values (no copy needed). */
-int lc_rows_are_dense(const lc_operand *op, lc_dtype type);
+/* Bytes written by the two functions above since the process started. */
+unsigned long long lc_packed_bytes(void);
 
 #endif

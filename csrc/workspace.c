@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "common.h"
 #include "workspace.h"
 
-#define LC_ALIGN 64
 /* Big buffers (a B panel is several MiB, a weight can be much more) sit on
  * 2 MiB boundaries and ask for transparent huge pages: the packers and the
  * microkernel stream through them, and 4 KiB pages would cost a TLB miss
@@ -14,6 +14,35 @@
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static lc_workspace *pool_head;
+
+/* fork() copies only the forking thread: hold the lock across it so the
+ * child never inherits it taken by a thread that no longer exists. */
+static void
+atfork_prepare(void)
+{
+    pthread_mutex_lock(&pool_lock);
+}
+
+static void
+atfork_release(void)
+{
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static void
+register_fork_handlers(void)
+{
+    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+}
+
+/* Take the pool lock, registering the fork handlers before its first use. */
+static void
+lock_pool(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork_handlers);
+    pthread_mutex_lock(&pool_lock);
+}
 
 void *
 lc_alloc_aligned(size_t bytes, size_t *capacity)
@@ -56,7 +85,7 @@ int
 lc_workspace_acquire(int count, size_t bytes, lc_workspace **ws)
 {
     int taken = 0;
-    pthread_mutex_lock(&pool_lock);
+    lock_pool();
     while (taken < count && pool_head != NULL) {
         ws[taken++] = pool_head;
         pool_head = pool_head->next;
@@ -81,7 +110,7 @@ lc_workspace_acquire(int count, size_t bytes, lc_workspace **ws)
 void
 lc_workspace_release(int count, lc_workspace **ws)
 {
-    pthread_mutex_lock(&pool_lock);
+    lock_pool();
     for (int i = 0; i < count; i++) {
         ws[i]->next = pool_head;
         pool_head = ws[i];
@@ -93,30 +122,10 @@ size_t
 lc_workspace_pooled_bytes(void)
 {
     size_t total = 0;
-    pthread_mutex_lock(&pool_lock);
+    lock_pool();
     for (lc_workspace *w = pool_head; w != NULL; w = w->next) {
         total += w->capacity;
     }
     pthread_mutex_unlock(&pool_lock);
     return total;
-}
-
-/* fork() copies only the forking thread: hold the lock across it so the
- * child never inherits it taken by a thread that no longer exists. */
-void
-lc_workspace_atfork_prepare(void)
-{
-    pthread_mutex_lock(&pool_lock);
-}
-
-void
-lc_workspace_atfork_parent(void)
-{
-    pthread_mutex_unlock(&pool_lock);
-}
-
-void
-lc_workspace_atfork_child(void)
-{
-    pthread_mutex_unlock(&pool_lock);
 }

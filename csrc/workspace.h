@@ -24,10 +24,8 @@ void lc_workspace_release(int count, lc_workspace **ws);
  * big; free() releases it. *capacity, if given, receives the usable size. */
 void *lc_alloc_aligned(size_t bytes, size_t *capacity);
 
-/* Bytes held by the pool (for the leak tests), and fork safety. */
+/* Bytes held by the pool (for the leak tests). The pool's lock is held
+ * across fork(), so a child never inherits it taken. */
 size_t lc_workspace_pooled_bytes(void);
-void lc_workspace_atfork_prepare(void);
-void lc_workspace_atfork_parent(void);
-void lc_workspace_atfork_child(void);
 
 #endif

@@ -1,24 +1,23 @@
 /*
- * AVX2 + FMA microkernels: float32 6x16 and float64 6x8 register tiles
- * (12 ymm accumulators, C row-major, vectors along N) and few-rows dot
- * kernels. Edges use vmaskmov loads and stores.
+ * AVX2 + FMA kernels: packed register tiles float32 6x16 and float64 6x8
+ * (12 ymm accumulators, C row-major, vectors along j), direct tiles of up to
+ * 6 rows x 2 vectors, and transposing packers. Edges use vmaskmov loads and
+ * stores, which never touch memory outside the mask. Every element is one
+ * FMA chain in p order (kernels.h), so the bits match the other sets.
  */
 #pragma GCC target("avx2,fma")
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "../common.h"
 #include "kernels.h"
-#include "dot_driver.h"
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
-#define MR_F32 6
-#define NR_F32 16
-#define MR_F64 6
-#define NR_F64 8
+#define MR 6   /* packed tile rows, both types */
+#define DMR 6  /* direct tile rows */
+#define VECS_MAX 2
 
 /* Lane l of the mask is set when l < n (lanes of 32 bits). */
-ALWAYS_INLINE __m256i
+LC_ALWAYS_INLINE __m256i
 mask_f32(int n)
 {
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -26,104 +25,151 @@ mask_f32(int n)
 }
 
 /* Lane l of the mask is set when l < n (lanes of 64 bits). */
-ALWAYS_INLINE __m256i
+LC_ALWAYS_INLINE __m256i
 mask_f64(int n)
 {
     const __m256i lanes = _mm256_setr_epi64x(0, 1, 2, 3);
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), lanes);
 }
 
-static void
-tile_avx2_f32_6x16(ptrdiff_t kc, const float *a, const float *b, float *c,
-                   ptrdiff_t ldc, int mr, int nr, const float *bias,
-                   int flags)
-{
-    const __m256i m0 = mask_f32(nr), m1 = mask_f32(nr - 8);
-    __m256 c0[MR_F32], c1[MR_F32];
-    __m256 init0 = _mm256_setzero_ps(), init1 = _mm256_setzero_ps();
-    if (flags & LC_KF_BIAS) {
-        init0 = _mm256_maskload_ps(bias, m0);
-        init1 = _mm256_maskload_ps(bias + 8, m1);
-    }
-#pragma GCC unroll 6
-    for (int i = 0; i < MR_F32; i++) {
-        c0[i] = init0;
-        c1[i] = init1;
-    }
-#pragma GCC unroll 4
-    for (ptrdiff_t p = 0; p < kc; p++) {
-        const __m256 b0 = _mm256_load_ps(b);
-        const __m256 b1 = _mm256_load_ps(b + 8);
-#pragma GCC unroll 6
-        for (int i = 0; i < MR_F32; i++) {
-            const __m256 ai = _mm256_broadcast_ss(a + i);
-            c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
-            c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
-        }
-        a += MR_F32;
-        b += NR_F32;
-    }
-#pragma GCC unroll 6
-    for (int i = 0; i < MR_F32; i++) {
-        if (i < mr) {
-            float *ci = c + i * ldc;
-            if (!(flags & LC_KF_OVERWRITE)) {
-                c0[i] = _mm256_add_ps(c0[i], _mm256_maskload_ps(ci, m0));
-                c1[i] = _mm256_add_ps(c1[i], _mm256_maskload_ps(ci + 8, m1));
-            }
-            _mm256_maskstore_ps(ci, m0, c0[i]);
-            _mm256_maskstore_ps(ci + 8, m1, c1[i]);
-        }
-    }
-}
+/* One body for both element types (see avx512.c). */
+#define V_F32 __m256
+#define V_F64 __m256d
+#define LOADM_F32(m, p) _mm256_maskload_ps((p), (m))
+#define LOADM_F64(m, p) _mm256_maskload_pd((p), (m))
+#define LOADA_F32(p) _mm256_load_ps(p)
+#define LOADA_F64(p) _mm256_load_pd(p)
+#define STOREM_F32(p, m, v) _mm256_maskstore_ps((p), (m), (v))
+#define STOREM_F64(p, m, v) _mm256_maskstore_pd((p), (m), (v))
+#define SET1_F32(x) _mm256_set1_ps(x)
+#define SET1_F64(x) _mm256_set1_pd(x)
+#define ZERO_F32() _mm256_setzero_ps()
+#define ZERO_F64() _mm256_setzero_pd()
+#define FMA_F32(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define FMA_F64(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+#define MASK_F32(n) mask_f32(n)
+#define MASK_F64(n) mask_f64(n)
 
-static void
-tile_avx2_f64_6x8(ptrdiff_t kc, const double *a, const double *b, double *c,
-                  ptrdiff_t ldc, int mr, int nr, const double *bias,
-                  int flags)
-{
-    const __m256i m0 = mask_f64(nr), m1 = mask_f64(nr - 4);
-    __m256d c0[MR_F64], c1[MR_F64];
-    __m256d init0 = _mm256_setzero_pd(), init1 = _mm256_setzero_pd();
-    if (flags & LC_KF_BIAS) {
-        init0 = _mm256_maskload_pd(bias, m0);
-        init1 = _mm256_maskload_pd(bias + 4, m1);
+/*
+ * The packed tile: all MR rows are computed (the panels are zero-padded),
+ * only the first mr are loaded from and stored to C.
+ */
+#define PACKED_TILE(T, S)                                                               \
+    static void tile_avx2_##S(ptrdiff_t kc, const void *a_, const void *b_, void *c_,   \
+                              ptrdiff_t ldc, int mr, int nr, const void *bias_,         \
+                              int start)                                                \
+    {                                                                                   \
+        enum { L = 32 / sizeof(T), NR = 2 * L };                                        \
+        const T *a = a_, *b = b_, *bias = bias_;                                        \
+        T *c = c_;                                                                      \
+        const __m256i m[2] = {MASK_##S(nr), MASK_##S(nr - L)};                          \
+        V_##S acc[MR][2];                                                               \
+        _Pragma("GCC unroll 6") for (int i = 0; i < MR; i++)                            \
+        {                                                                               \
+            for (int v = 0; v < 2; v++) {                                               \
+                acc[i][v] = start == LC_START_C && i < mr                               \
+                                ? LOADM_##S(m[v], c + i * ldc + L * v)                  \
+                            : start == LC_START_BIAS ? LOADM_##S(m[v], bias + L * v)    \
+                                                     : ZERO_##S();                      \
+            }                                                                           \
+        }                                                                               \
+        _Pragma("GCC unroll 4") for (ptrdiff_t p = 0; p < kc; p++)                      \
+        {                                                                               \
+            const V_##S b0 = LOADA_##S(b), b1 = LOADA_##S(b + L);                       \
+            _Pragma("GCC unroll 6") for (int i = 0; i < MR; i++)                        \
+            {                                                                           \
+                const V_##S ai = SET1_##S(a[i]);                                        \
+                acc[i][0] = FMA_##S(ai, b0, acc[i][0]);                                 \
+                acc[i][1] = FMA_##S(ai, b1, acc[i][1]);                                 \
+            }                                                                           \
+            a += MR;                                                                    \
+            b += NR;                                                                    \
+        }                                                                               \
+        _Pragma("GCC unroll 6") for (int i = 0; i < MR; i++)                            \
+        {                                                                               \
+            if (i < mr) {                                                               \
+                STOREM_##S(c + i * ldc, m[0], acc[i][0]);                               \
+                STOREM_##S(c + i * ldc + L, m[1], acc[i][1]);                           \
+            }                                                                           \
+        }                                                                               \
     }
-#pragma GCC unroll 6
-    for (int i = 0; i < MR_F64; i++) {
-        c0[i] = init0;
-        c1[i] = init1;
-    }
-#pragma GCC unroll 4
-    for (ptrdiff_t p = 0; p < kc; p++) {
-        const __m256d b0 = _mm256_load_pd(b);
-        const __m256d b1 = _mm256_load_pd(b + 4);
-#pragma GCC unroll 6
-        for (int i = 0; i < MR_F64; i++) {
-            const __m256d ai = _mm256_broadcast_sd(a + i);
-            c0[i] = _mm256_fmadd_pd(ai, b0, c0[i]);
-            c1[i] = _mm256_fmadd_pd(ai, b1, c1[i]);
-        }
-        a += MR_F64;
-        b += NR_F64;
-    }
-#pragma GCC unroll 6
-    for (int i = 0; i < MR_F64; i++) {
-        if (i < mr) {
-            double *ci = c + i * ldc;
-            if (!(flags & LC_KF_OVERWRITE)) {
-                c0[i] = _mm256_add_pd(c0[i], _mm256_maskload_pd(ci, m0));
-                c1[i] = _mm256_add_pd(c1[i], _mm256_maskload_pd(ci + 4, m1));
-            }
-            _mm256_maskstore_pd(ci, m0, c0[i]);
-            _mm256_maskstore_pd(ci + 4, m1, c1[i]);
-        }
-    }
-}
 
+PACKED_TILE(float, F32)
+PACKED_TILE(double, F64)
+
+/* Direct tiles: ROWS is exactly mr (see avx512.c). */
+#define DIRECT_TILE_BODY(T, S)                                                          \
+    LC_ALWAYS_INLINE void direct_body_##S(const int ROWS, const int VECS, ptrdiff_t kc,  \
+                                          const T *a, ptrdiff_t lda, ptrdiff_t pa,      \
+                                          const T *b, ptrdiff_t ldb, T *c, ptrdiff_t ldc, \
+                                          int nr, const T *bias, int start)             \
+    {                                                                                   \
+        enum { L = 32 / sizeof(T) };                                                    \
+        __m256i m[VECS_MAX];                                                            \
+        V_##S acc[DMR][VECS_MAX];                                                       \
+        _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) { \
+            m[v] = MASK_##S(nr - L * v);                                                \
+        }                                                                               \
+        _Pragma("GCC unroll 6") for (int i = 0; i < ROWS; i++) {                        \
+            _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                    \
+                acc[i][v] = start == LC_START_C      ? LOADM_##S(m[v], c + i * ldc + L * v) \
+                            : start == LC_START_BIAS ? LOADM_##S(m[v], bias + L * v)    \
+                                                     : ZERO_##S();                      \
+            }                                                                           \
+        }                                                                               \
+        _Pragma("GCC unroll 2") for (ptrdiff_t p = 0; p < kc; p++)                      \
+        {                                                                               \
+            const T *bp = b + p * ldb;                                                  \
+            V_##S bv[VECS_MAX];                                                         \
+            _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                    \
+                bv[v] = LOADM_##S(m[v], bp + L * v);                                    \
+            }                                                                           \
+            __builtin_prefetch(bp + L * VECS, 0, 3);                                    \
+            _Pragma("GCC unroll 6") for (int i = 0; i < ROWS; i++) {                    \
+                const V_##S ai = SET1_##S(a[i * lda + p * pa]);                         \
+                _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                \
+                    acc[i][v] = FMA_##S(ai, bv[v], acc[i][v]);                          \
+                }                                                                       \
+            }                                                                           \
+        }                                                                               \
+        _Pragma("GCC unroll 6") for (int i = 0; i < ROWS; i++) {                        \
+            _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                    \
+                STOREM_##S(c + i * ldc + L * v, m[v], acc[i][v]);                       \
+            }                                                                           \
+        }                                                                               \
+    }
+
+DIRECT_TILE_BODY(float, F32)
+DIRECT_TILE_BODY(double, F64)
+
+#define DIRECT_CASE(S, R)                                                               \
+    case R:                                                                             \
+        if (vecs == 2) {                                                                \
+            direct_body_##S(R, 2, kc, a, lda, pa, b, ldb, c, ldc, nr, bias, start);     \
+        }                                                                               \
+        else {                                                                          \
+            direct_body_##S(R, 1, kc, a, lda, pa, b, ldb, c, ldc, nr, bias, start);     \
+        }                                                                               \
+        break;
+#define DIRECT_DISPATCH(S, L)                                                           \
+    static void direct_avx2_##S(ptrdiff_t kc, const void *a, ptrdiff_t lda,             \
+                                ptrdiff_t pa, const void *b, ptrdiff_t ldb, void *c,    \
+                                ptrdiff_t ldc, int mr, int nr, const void *bias,        \
+                                int start)                                              \
+    {                                                                                   \
+        const int vecs = nr > L ? 2 : 1;                                                \
+        switch (mr) {                                                                   \
+            DIRECT_CASE(S, 1) DIRECT_CASE(S, 2) DIRECT_CASE(S, 3)                       \
+            DIRECT_CASE(S, 4) DIRECT_CASE(S, 5) DIRECT_CASE(S, 6)                       \
+        default: break;                                                                 \
+        }                                                                               \
+    }
+
+DIRECT_DISPATCH(F32, 8)
+DIRECT_DISPATCH(F64, 4)
 
 /* Transposing packs on 8x8 (float32) and 4x4 (float64) register blocks. */
-ALWAYS_INLINE void
+LC_ALWAYS_INLINE void
 transpose_8x8_ps(__m256 r[8])
 {
     __m256 t[8], u[8];
@@ -144,7 +190,7 @@ transpose_8x8_ps(__m256 r[8])
     }
 }
 
-ALWAYS_INLINE void
+LC_ALWAYS_INLINE void
 transpose_4x4_pd(__m256d r[4])
 {
     const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
@@ -156,8 +202,10 @@ transpose_4x4_pd(__m256d r[4])
 }
 
 static void
-pack_avx2_f32(ptrdiff_t kc, int R, const float *const *rows, float *dst)
+pack_avx2_f32(ptrdiff_t kc, int R, const void *const *rows_, void *dst_)
 {
+    const float *const *rows = (const float *const *)rows_;
+    float *dst = dst_;
     for (int g = 0; g < R; g += 8) {
         const __m256i lanes = mask_f32(R - g);
         const int nrow = R - g < 8 ? R - g : 8;
@@ -178,8 +226,10 @@ pack_avx2_f32(ptrdiff_t kc, int R, const float *const *rows, float *dst)
 }
 
 static void
-pack_avx2_f64(ptrdiff_t kc, int R, const double *const *rows, double *dst)
+pack_avx2_f64(ptrdiff_t kc, int R, const void *const *rows_, void *dst_)
 {
+    const double *const *rows = (const double *const *)rows_;
+    double *dst = dst_;
     for (int g = 0; g < R; g += 4) {
         const __m256i lanes = mask_f64(R - g);
         const int nrow = R - g < 4 ? R - g : 4;
@@ -199,134 +249,10 @@ pack_avx2_f64(ptrdiff_t kc, int R, const double *const *rows, double *dst)
     }
 }
 
-/* Fixed reduction trees: high half onto low half, then pairs. */
-ALWAYS_INLINE float
-reduce_add_f32(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-ALWAYS_INLINE double
-reduce_add_f64(__m256d v)
-{
-    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
-    return _mm_cvtsd_f64(s);
-}
-
-/* See avx512.c: one accumulator per (x row, w row), fixed lane reduction. */
-ALWAYS_INLINE void
-dot_tile_avx2_f32(int MI, int NJ, ptrdiff_t k, const float *x, ptrdiff_t ldx,
-                  const float *w, ptrdiff_t ldw, float *y, ptrdiff_t ldy,
-                  const float *bias, int flags)
-{
-    __m256 acc[4][4];
-    for (int i = 0; i < MI; i++) {
-        for (int j = 0; j < NJ; j++) {
-            acc[i][j] = _mm256_setzero_ps();
-        }
-    }
-    ptrdiff_t p = 0;
-    for (; p + 8 <= k; p += 8) {
-        __m256 wv[4];
-        for (int j = 0; j < NJ; j++) {
-            wv[j] = _mm256_loadu_ps(w + j * ldw + p);
-        }
-        for (int i = 0; i < MI; i++) {
-            const __m256 xv = _mm256_loadu_ps(x + i * ldx + p);
-            for (int j = 0; j < NJ; j++) {
-                acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
-            }
-        }
-    }
-    if (p < k) {
-        const __m256i m = mask_f32((int)(k - p));
-        __m256 wv[4];
-        for (int j = 0; j < NJ; j++) {
-            wv[j] = _mm256_maskload_ps(w + j * ldw + p, m);
-        }
-        for (int i = 0; i < MI; i++) {
-            const __m256 xv = _mm256_maskload_ps(x + i * ldx + p, m);
-            for (int j = 0; j < NJ; j++) {
-                acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
-            }
-        }
-    }
-    for (int i = 0; i < MI; i++) {
-        for (int j = 0; j < NJ; j++) {
-            float v = reduce_add_f32(acc[i][j]);
-            if (flags & LC_KF_BIAS) {
-                v += bias[j];
-            }
-            float *yij = y + i * ldy + j;
-            *yij = (flags & LC_KF_OVERWRITE) ? v : *yij + v;
-        }
-    }
-}
-
-ALWAYS_INLINE void
-dot_tile_avx2_f64(int MI, int NJ, ptrdiff_t k, const double *x, ptrdiff_t ldx,
-                  const double *w, ptrdiff_t ldw, double *y, ptrdiff_t ldy,
-                  const double *bias, int flags)
-{
-    __m256d acc[4][4];
-    for (int i = 0; i < MI; i++) {
-        for (int j = 0; j < NJ; j++) {
-            acc[i][j] = _mm256_setzero_pd();
-        }
-    }
-    ptrdiff_t p = 0;
-    for (; p + 4 <= k; p += 4) {
-        __m256d wv[4];
-        for (int j = 0; j < NJ; j++) {
-            wv[j] = _mm256_loadu_pd(w + j * ldw + p);
-        }
-        for (int i = 0; i < MI; i++) {
-            const __m256d xv = _mm256_loadu_pd(x + i * ldx + p);
-            for (int j = 0; j < NJ; j++) {
-                acc[i][j] = _mm256_fmadd_pd(xv, wv[j], acc[i][j]);
-            }
-        }
-    }
-    if (p < k) {
-        const __m256i m = mask_f64((int)(k - p));
-        __m256d wv[4];
-        for (int j = 0; j < NJ; j++) {
-            wv[j] = _mm256_maskload_pd(w + j * ldw + p, m);
-        }
-        for (int i = 0; i < MI; i++) {
-            const __m256d xv = _mm256_maskload_pd(x + i * ldx + p, m);
-            for (int j = 0; j < NJ; j++) {
-                acc[i][j] = _mm256_fmadd_pd(xv, wv[j], acc[i][j]);
-            }
-        }
-    }
-    for (int i = 0; i < MI; i++) {
-        for (int j = 0; j < NJ; j++) {
-            double v = reduce_add_f64(acc[i][j]);
-            if (flags & LC_KF_BIAS) {
-                v += bias[j];
-            }
-            double *yij = y + i * ldy + j;
-            *yij = (flags & LC_KF_OVERWRITE) ? v : *yij + v;
-        }
-    }
-}
-
-DOT_DRIVER(dot_avx2_f32, float, dot_tile_avx2_f32)
-DOT_DRIVER(dot_avx2_f64, double, dot_tile_avx2_f64)
-
 const lc_kernel_set lc_kernels_avx2 = {
     .name = "avx2",
-    .f32 = {.mr = MR_F32, .nr = NR_F32, .kc = 512, .mc = 144, .nc = 4096},
-    .f64 = {.mr = MR_F64, .nr = NR_F64, .kc = 384, .mc = 72, .nc = 2048},
-    .tile_f32 = tile_avx2_f32_6x16,
-    .tile_f64 = tile_avx2_f64_6x8,
-    .dot_f32 = dot_avx2_f32,
-    .dot_f64 = dot_avx2_f64,
-    .pack_f32 = pack_avx2_f32,
-    .pack_f64 = pack_avx2_f64,
+    .f32 = {.mr = MR, .nr = 16, .dmr = DMR, .dnr = 16, .tile = tile_avx2_F32,
+            .direct = direct_avx2_F32, .pack_transpose = pack_avx2_f32},
+    .f64 = {.mr = MR, .nr = 8, .dmr = DMR, .dnr = 8, .tile = tile_avx2_F64,
+            .direct = direct_avx2_F64, .pack_transpose = pack_avx2_f64},
 };

@@ -1,136 +1,83 @@
 /*
- * Portable microkernels in plain C11: the fallback for CPUs without AVX2+FMA
- * (and LINEARC_ISA=generic). Fixed-size tiles let the compiler keep the
- * accumulators in registers and vectorize with the baseline ISA (SSE2).
+ * Portable kernels in plain C11: the fallback for CPUs without AVX2+FMA,
+ * LINEARC_ISA=generic, and the definition of the arithmetic on any other
+ * architecture. Every step is fma()/fmaf(), which C requires to round once,
+ * and the build turns contraction off (-ffp-contract=off), so these give
+ * the same bits as the SIMD kernels.
+ *
+ * One body serves both element types: GENERIC_KERNELS(T, FMA, MR, NR)
+ * defines the packed tile and the direct tile of type T.
  */
+#include <math.h>
+
 #include "kernels.h"
 
-#define GEN_MR_F32 4
-#define GEN_NR_F32 8
-#define GEN_MR_F64 4
-#define GEN_NR_F64 4
+#define GEN_MR 4
+#define GEN_NR 8
 
-static void
-tile_generic_f32_4x8(ptrdiff_t kc, const float *a, const float *b, float *c,
-                     ptrdiff_t ldc, int mr, int nr, const float *bias,
-                     int flags)
-{
-    float acc[GEN_MR_F32][GEN_NR_F32];
-    for (int i = 0; i < GEN_MR_F32; i++) {
-        for (int j = 0; j < GEN_NR_F32; j++) {
-            acc[i][j] = ((flags & LC_KF_BIAS) && j < nr) ? bias[j] : 0.0f;
-        }
+/* acc[i][j] for a tile: from zero, the bias or C. */
+#define GENERIC_START(T, MR, NR)                                                        \
+    T acc[MR][NR];                                                                      \
+    for (int i = 0; i < MR; i++) {                                                      \
+        for (int j = 0; j < NR; j++) {                                                  \
+            const int live = i < mr && j < nr;                                          \
+            acc[i][j] = !live                    ? (T)0                                 \
+                        : start == LC_START_C    ? c[i * ldc + j]                       \
+                        : start == LC_START_BIAS ? bias[j]                              \
+                                                 : (T)0;                                \
+        }                                                                               \
     }
-    for (ptrdiff_t p = 0; p < kc; p++) {
-        for (int i = 0; i < GEN_MR_F32; i++) {
-            for (int j = 0; j < GEN_NR_F32; j++) {
-                acc[i][j] += a[i] * b[j];
-            }
-        }
-        a += GEN_MR_F32;
-        b += GEN_NR_F32;
-    }
-    for (int i = 0; i < mr; i++) {
-        float *ci = c + i * ldc;
-        for (int j = 0; j < nr; j++) {
-            ci[j] = (flags & LC_KF_OVERWRITE) ? acc[i][j] : ci[j] + acc[i][j];
-        }
-    }
-}
 
-static void
-tile_generic_f64_4x4(ptrdiff_t kc, const double *a, const double *b,
-                     double *c, ptrdiff_t ldc, int mr, int nr,
-                     const double *bias, int flags)
-{
-    double acc[GEN_MR_F64][GEN_NR_F64];
-    for (int i = 0; i < GEN_MR_F64; i++) {
-        for (int j = 0; j < GEN_NR_F64; j++) {
-            acc[i][j] = ((flags & LC_KF_BIAS) && j < nr) ? bias[j] : 0.0;
-        }
+#define GENERIC_STORE(MR, NR)                                                           \
+    for (int i = 0; i < mr; i++) {                                                      \
+        for (int j = 0; j < nr; j++) {                                                  \
+            c[i * ldc + j] = acc[i][j];                                                 \
+        }                                                                               \
     }
-    for (ptrdiff_t p = 0; p < kc; p++) {
-        for (int i = 0; i < GEN_MR_F64; i++) {
-            for (int j = 0; j < GEN_NR_F64; j++) {
-                acc[i][j] += a[i] * b[j];
-            }
-        }
-        a += GEN_MR_F64;
-        b += GEN_NR_F64;
-    }
-    for (int i = 0; i < mr; i++) {
-        double *ci = c + i * ldc;
-        for (int j = 0; j < nr; j++) {
-            ci[j] = (flags & LC_KF_OVERWRITE) ? acc[i][j] : ci[j] + acc[i][j];
-        }
-    }
-}
 
-/* Dot products in plain sequential order, four partial sums per product. */
-static void
-dot_generic_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *x,
-                ptrdiff_t ldx, const float *w, ptrdiff_t ldw, float *y,
-                ptrdiff_t ldy, const float *bias, int flags)
-{
-    for (ptrdiff_t j = 0; j < n; j++) {
-        const float *wj = w + j * ldw;
-        for (ptrdiff_t i = 0; i < m; i++) {
-            const float *xi = x + i * ldx;
-            float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-            ptrdiff_t p = 0;
-            for (; p + 4 <= k; p += 4) {
-                for (int l = 0; l < 4; l++) {
-                    s[l] += xi[p + l] * wj[p + l];
-                }
-            }
-            for (; p < k; p++) {
-                s[0] += xi[p] * wj[p];
-            }
-            float v = (s[0] + s[1]) + (s[2] + s[3]);
-            if (flags & LC_KF_BIAS) {
-                v += bias[j];
-            }
-            float *yij = y + i * ldy + j;
-            *yij = (flags & LC_KF_OVERWRITE) ? v : *yij + v;
-        }
+#define GENERIC_KERNELS(T, SUFFIX, FMA, MR, NR)                                         \
+    static void tile_generic_##SUFFIX(ptrdiff_t kc, const void *a_, const void *b_,     \
+                                      void *c_, ptrdiff_t ldc, int mr, int nr,          \
+                                      const void *bias_, int start)                     \
+    {                                                                                   \
+        const T *a = a_, *b = b_, *bias = bias_;                                        \
+        T *c = c_;                                                                      \
+        GENERIC_START(T, MR, NR)                                                        \
+        for (ptrdiff_t p = 0; p < kc; p++) {                                            \
+            for (int i = 0; i < MR; i++) {                                              \
+                for (int j = 0; j < NR; j++) {                                          \
+                    acc[i][j] = FMA(a[p * MR + i], b[p * NR + j], acc[i][j]);           \
+                }                                                                       \
+            }                                                                           \
+        }                                                                               \
+        GENERIC_STORE(MR, NR)                                                           \
+    }                                                                                   \
+                                                                                        \
+    static void direct_generic_##SUFFIX(ptrdiff_t kc, const void *a_, ptrdiff_t lda,    \
+                                        ptrdiff_t pa, const void *b_, ptrdiff_t ldb,    \
+                                        void *c_, ptrdiff_t ldc, int mr, int nr,        \
+                                        const void *bias_, int start)                   \
+    {                                                                                   \
+        const T *a = a_, *b = b_, *bias = bias_;                                        \
+        T *c = c_;                                                                      \
+        GENERIC_START(T, MR, NR)                                                        \
+        for (ptrdiff_t p = 0; p < kc; p++) {                                            \
+            for (int i = 0; i < mr; i++) {                                              \
+                for (int j = 0; j < nr; j++) {                                          \
+                    acc[i][j] = FMA(a[i * lda + p * pa], b[p * ldb + j], acc[i][j]);    \
+                }                                                                       \
+            }                                                                           \
+        }                                                                               \
+        GENERIC_STORE(MR, NR)                                                           \
     }
-}
 
-static void
-dot_generic_f64(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *x,
-                ptrdiff_t ldx, const double *w, ptrdiff_t ldw, double *y,
-                ptrdiff_t ldy, const double *bias, int flags)
-{
-    for (ptrdiff_t j = 0; j < n; j++) {
-        const double *wj = w + j * ldw;
-        for (ptrdiff_t i = 0; i < m; i++) {
-            const double *xi = x + i * ldx;
-            double s[4] = {0.0, 0.0, 0.0, 0.0};
-            ptrdiff_t p = 0;
-            for (; p + 4 <= k; p += 4) {
-                for (int l = 0; l < 4; l++) {
-                    s[l] += xi[p + l] * wj[p + l];
-                }
-            }
-            for (; p < k; p++) {
-                s[0] += xi[p] * wj[p];
-            }
-            double v = (s[0] + s[1]) + (s[2] + s[3]);
-            if (flags & LC_KF_BIAS) {
-                v += bias[j];
-            }
-            double *yij = y + i * ldy + j;
-            *yij = (flags & LC_KF_OVERWRITE) ? v : *yij + v;
-        }
-    }
-}
+GENERIC_KERNELS(float, f32, fmaf, GEN_MR, GEN_NR)
+GENERIC_KERNELS(double, f64, fma, GEN_MR, GEN_NR)
 
 const lc_kernel_set lc_kernels_generic = {
     .name = "generic",
-    .f32 = {.mr = GEN_MR_F32, .nr = GEN_NR_F32, .kc = 256, .mc = 256, .nc = 2048},
-    .f64 = {.mr = GEN_MR_F64, .nr = GEN_NR_F64, .kc = 256, .mc = 128, .nc = 2048},
-    .tile_f32 = tile_generic_f32_4x8,
-    .tile_f64 = tile_generic_f64_4x4,
-    .dot_f32 = dot_generic_f32,
-    .dot_f64 = dot_generic_f64,
+    .f32 = {.mr = GEN_MR, .nr = GEN_NR, .dmr = GEN_MR, .dnr = GEN_NR,
+            .tile = tile_generic_f32, .direct = direct_generic_f32},
+    .f64 = {.mr = GEN_MR, .nr = GEN_NR, .dmr = GEN_MR, .dnr = GEN_NR,
+            .tile = tile_generic_f64, .direct = direct_generic_f64},
 };

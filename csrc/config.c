@@ -1,0 +1,302 @@
+/*
+ * This CPU's caches and the block sizes that follow from them (config.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#include "common.h"
+#include "config.h"
+
+/* ------------------------------------------------------------------------
+ * Reading the caches.
+ */
+static lc_cpu the_cpu;
+
+#if defined(__x86_64__) || defined(__i386__)
+/* Deterministic cache parameters: CPUID leaf 4 (Intel) and 0x8000001D (AMD)
+ * share one layout. Returns the number of data/unified levels found. */
+static int
+read_cache_leaf(unsigned leaf, lc_cpu *cpu)
+{
+    int found = 0;
+    for (unsigned sub = 0; sub < 16; sub++) {
+        unsigned a, b, c, d;
+        if (!__get_cpuid_count(leaf, sub, &a, &b, &c, &d) || (a & 31) == 0) {
+            break;
+        }
+        const unsigned type = a & 31, level = (a >> 5) & 7;
+        if (type == 2) {
+            continue; /* instruction cache */
+        }
+        lc_cache k = {
+            .ways = (int)((b >> 22) & 1023) + 1,
+            .line = (int)(b & 4095) + 1,
+            .sets = (int)c + 1,
+            .sharing = (int)((a >> 14) & 4095) + 1,
+        };
+        k.size = (size_t)k.ways * (((b >> 12) & 1023) + 1) * (size_t)k.line * (size_t)k.sets;
+        lc_cache *dst = level == 1 ? &cpu->l1d : level == 2 ? &cpu->l2 : level == 3 ? &cpu->l3
+                                                                                  : NULL;
+        if (dst != NULL) {
+            *dst = k;
+            found++;
+        }
+    }
+    return found;
+}
+
+static void
+read_cpuid(lc_cpu *cpu)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) {
+        return;
+    }
+    const unsigned max_leaf = a;
+    memcpy(cpu->vendor, &b, 4);
+    memcpy(cpu->vendor + 4, &d, 4);
+    memcpy(cpu->vendor + 8, &c, 4);
+    if (__get_cpuid(1, &a, &b, &c, &d)) {
+        const int base = (int)((a >> 8) & 15);
+        cpu->family = base == 15 ? base + (int)((a >> 20) & 255) : base;
+        cpu->model = (int)((a >> 4) & 15);
+        if (base == 6 || base == 15) {
+            cpu->model |= (int)((a >> 12) & 0xF0);
+        }
+    }
+    unsigned brand[12] = {0};
+    for (unsigned i = 0; i < 3; i++) {
+        if (!__get_cpuid(0x80000002u + i, &brand[4 * i], &brand[4 * i + 1], &brand[4 * i + 2],
+                         &brand[4 * i + 3])) {
+            break;
+        }
+    }
+    memcpy(cpu->brand, brand, 48);
+    const unsigned max_ext = __get_cpuid_max(0x80000000u, NULL);
+    if ((max_leaf >= 4 && read_cache_leaf(4, cpu) > 0) ||
+        (max_ext >= 0x8000001Du && read_cache_leaf(0x8000001Du, cpu) > 0)) {
+        cpu->source = "cpuid";
+    }
+}
+#endif
+
+static long
+read_long(const char *dir, const char *file)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    char unit = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%ld%c", &v, &unit) < 1) {
+            v = -1;
+        }
+        fclose(f);
+    }
+    return unit == 'K' ? v * 1024 : unit == 'M' ? v * 1024 * 1024 : v;
+}
+
+/* Linux's view of the same tables, for CPUs whose CPUID says nothing. */
+static void
+read_sysfs(lc_cpu *cpu)
+{
+    int found = 0;
+    for (int i = 0; i < 8; i++) {
+        char dir[96], type[32] = "";
+        snprintf(dir, sizeof dir, "/sys/devices/system/cpu/cpu0/cache/index%d", i);
+        const long level = read_long(dir, "level");
+        char path[128];
+        snprintf(path, sizeof path, "%s/type", dir);
+        FILE *f = fopen(path, "r");
+        if (level < 0 || f == NULL || fscanf(f, "%31s", type) != 1 || strcmp(type, "Instruction") == 0) {
+            if (f != NULL) {
+                fclose(f);
+            }
+            continue;
+        }
+        fclose(f);
+        lc_cache k = {.size = (size_t)read_long(dir, "size"),
+                      .ways = (int)read_long(dir, "ways_of_associativity"),
+                      .line = (int)read_long(dir, "coherency_line_size"),
+                      .sets = (int)read_long(dir, "number_of_sets"),
+                      .sharing = 1};
+        lc_cache *dst = level == 1 ? &cpu->l1d : level == 2 ? &cpu->l2 : level == 3 ? &cpu->l3
+                                                                                  : NULL;
+        if (dst != NULL && k.ways > 0 && k.line > 0 && k.sets > 0) {
+            *dst = k;
+            found++;
+        }
+    }
+    if (found > 0) {
+        cpu->source = "sysfs";
+    }
+}
+
+/* A level nothing reported: a common size, so the model still works. */
+static void
+assume(lc_cache *k, size_t size, int ways)
+{
+    if (k->size == 0 || k->ways <= 0 || k->line <= 0 || k->sets <= 0) {
+        *k = (lc_cache){.size = size, .ways = ways, .line = 64, .sharing = 1};
+        k->sets = (int)(size / ((size_t)ways * 64));
+    }
+}
+
+static void
+read_cpu(void)
+{
+    lc_cpu *cpu = &the_cpu;
+    cpu->source = "assumed";
+#if defined(__x86_64__) || defined(__i386__)
+    read_cpuid(cpu);
+#endif
+    if (strcmp(cpu->source, "assumed") == 0) {
+        read_sysfs(cpu);
+    }
+    assume(&cpu->l1d, 32 << 10, 8);
+    assume(&cpu->l2, 1 << 20, 16);
+    assume(&cpu->l3, 8 << 20, 16);
+}
+
+const lc_cpu *
+lc_cpu_info(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, read_cpu);
+    return &the_cpu;
+}
+
+/* ------------------------------------------------------------------------
+ * Block sizes.
+ */
+
+/* Ways of `k` that `bytes` of one stream occupy. */
+static int
+ways_for(const lc_cache *k, double bytes)
+{
+    const double way = (double)k->sets * k->line;
+    const int w = (int)((bytes + way - 1) / way);
+    return w < 1 ? 1 : w;
+}
+
+/*
+ * Low et al.'s model. kc: an MR x kc micro-panel of A and a kc x NR one of B
+ * in L1, B's kept there while A's stream, one way left for C; mc: the
+ * mc x kc block of A in L2 beside one B micro-panel; nc: the kc x nc panel
+ * of B in L3 beside the A blocks of the cores sharing it.
+ */
+static lc_blocking
+model_blocking(const lc_cpu *cpu, const lc_kernel_ops *ops, size_t es)
+{
+    const lc_cache *l1 = &cpu->l1d, *l2 = &cpu->l2, *l3 = &cpu->l3;
+    lc_blocking b = {.source = "model (Low et al. 2016) on this CPU's caches"};
+    const double ratio = (double)ops->nr / ops->mr;
+    int a_ways = (int)((l1->ways - 1) / (1.0 + ratio));
+    a_ways = a_ways < 1 ? 1 : a_ways;
+    b.kc = (int)((size_t)a_ways * (size_t)l1->sets * (size_t)l1->line / ((size_t)ops->mr * es));
+    b.kc = LC_MAX(b.kc / 8 * 8, 32);
+    const int b_ways2 = ways_for(l2, (double)b.kc * ops->nr * (double)es);
+    const int a_ways2 = LC_MAX(l2->ways - 1 - b_ways2, 1);
+    b.mc = (int)((size_t)a_ways2 * (size_t)l2->sets * (size_t)l2->line / ((size_t)b.kc * es));
+    b.mc = LC_MAX(b.mc / ops->mr * ops->mr, ops->mr);
+    const int a_ways3 = ways_for(l3, (double)b.mc * b.kc * (double)es * LC_MAX(l3->sharing, 1));
+    const int b_ways3 = LC_MAX(l3->ways - 1 - a_ways3, 1);
+    b.nc = (int)((size_t)b_ways3 * (size_t)l3->sets * (size_t)l3->line / ((size_t)b.kc * es));
+    b.nc = LC_MIN(LC_MAX(b.nc / ops->nr * ops->nr, ops->nr), 16384);
+    /* Direct path: a kc x DNR block of B in half of L1. */
+    b.kc_direct = (int)(l1->size / 2 / ((size_t)ops->dnr * es));
+    b.kc_direct = LC_MIN(LC_MAX(b.kc_direct / 8 * 8, 16), 256);
+    return b;
+}
+
+/*
+ * Values measured on known CPUs, which replace the model's where they are
+ * given (0 keeps the model's). Each row says where it was measured.
+ */
+typedef struct {
+    const char *vendor;
+    int family, model_lo, model_hi;
+    const char *isa;
+    lc_dtype dtype;
+    int kc, mc, nc, kc_direct;
+    const char *source;
+} measured_blocking;
+
+static const measured_blocking measured[] = {
+    /* AMD Zen 5 (family 26): EPYC, 2 KVM cores, L1d 48 KiB, L2 1 MiB.
+     * benchmarks/gemm_harness.c, 2 threads, 2026-11-26, KC swept 256-1024,
+     * MC 48-240, on 4096^3, (4096, 768) -> 3072 and (256, 1024) -> 1024. */
+    {"AuthenticAMD", 26, 0, 255, "avx512", LC_F32, 512, 120, 4096, 0,
+     "measured on AMD EPYC Zen 5 (family 26), gemm_harness, 2026-11-26"},
+    {"AuthenticAMD", 26, 0, 255, "avx512", LC_F64, 384, 56, 2048, 0,
+     "measured on AMD EPYC Zen 5 (family 26), gemm_harness, 2026-11-26"},
+    {"AuthenticAMD", 26, 0, 255, "avx2", LC_F32, 512, 144, 4096, 0,
+     "measured on AMD EPYC Zen 5 (family 26), gemm_harness, 2026-11-26"},
+    {"AuthenticAMD", 26, 0, 255, "avx2", LC_F64, 384, 72, 2048, 0,
+     "measured on AMD EPYC Zen 5 (family 26), gemm_harness, 2026-11-26"},
+};
+
+static void
+apply_measured(const lc_cpu *cpu, const char *isa, lc_dtype t, lc_blocking *b)
+{
+    for (size_t i = 0; i < sizeof measured / sizeof measured[0]; i++) {
+        const measured_blocking *m = &measured[i];
+        if (strcmp(m->vendor, cpu->vendor) == 0 && m->family == cpu->family &&
+            cpu->model >= m->model_lo && cpu->model <= m->model_hi &&
+            strcmp(m->isa, isa) == 0 && m->dtype == t) {
+            b->kc = m->kc ? m->kc : b->kc;
+            b->mc = m->mc ? m->mc : b->mc;
+            b->nc = m->nc ? m->nc : b->nc;
+            b->kc_direct = m->kc_direct ? m->kc_direct : b->kc_direct;
+            b->source = m->source;
+        }
+    }
+}
+
+/* LINEARC_BLOCKING_F32 / _F64 = "kc,mc,nc" or "kc,mc,nc,kc_direct". */
+static int
+apply_environment(const char *name, const lc_kernel_ops *ops, lc_blocking *b, const char **why)
+{
+    const char *text = getenv(name);
+    if (text == NULL || text[0] == '\0') {
+        return 0;
+    }
+    int v[4] = {0, 0, 0, 0}, used = 0;
+    const int n = sscanf(text, "%d,%d,%d%n,%d%n", &v[0], &v[1], &v[2], &used, &v[3], &used);
+    if (n < 3 || text[used] != '\0' || v[0] < 1 || v[1] < ops->mr || v[2] < ops->nr ||
+        (n == 4 && v[3] < 1)) {
+        *why = "must be \"kc,mc,nc\" or \"kc,mc,nc,kc_direct\" with kc >= 1, mc >= MR, "
+               "nc >= NR";
+        return -1;
+    }
+    b->kc = v[0];
+    b->mc = v[1] / ops->mr * ops->mr;
+    b->nc = v[2] / ops->nr * ops->nr;
+    b->kc_direct = n == 4 ? v[3] : b->kc_direct;
+    b->source = name;
+    return 0;
+}
+
+int
+lc_config_make(const lc_kernel_set *kernels, lc_config *config, const char **why)
+{
+    const lc_cpu *cpu = lc_cpu_info();
+    config->kernels = kernels;
+    config->f32 = model_blocking(cpu, &kernels->f32, 4);
+    config->f64 = model_blocking(cpu, &kernels->f64, 8);
+    apply_measured(cpu, kernels->name, LC_F32, &config->f32);
+    apply_measured(cpu, kernels->name, LC_F64, &config->f64);
+    if (apply_environment("LINEARC_BLOCKING_F32", &kernels->f32, &config->f32, why) < 0 ||
+        apply_environment("LINEARC_BLOCKING_F64", &kernels->f64, &config->f64, why) < 0) {
+        return -1;
+    }
+    return 0;
+}
