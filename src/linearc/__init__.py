@@ -25,6 +25,7 @@ __all__ = [
     "linear",
     "set_num_threads",
     "get_num_threads",
+    "get_config",
     "show_config",
     "profile",
     "clever_format",
@@ -33,26 +34,55 @@ __all__ = [
 ]
 
 
-def show_config() -> dict[str, Any]:
-    """Print and return how linearc was built and what it runs on.
+def get_config() -> dict[str, Any]:
+    """How linearc was built and what it runs on, as a dict.
 
-    Keys: version, compiler, openmp, threads, isa (the kernel set in use,
-    which LINEARC_ISA=avx512|avx2|generic can lower) and isa_supported.
+    Keys: version, compiler, openmp, threads, max_threads, isa (the kernel
+    set in use, which LINEARC_ISA=avx512|avx2|generic can lower),
+    isa_supported, cpu (model and caches, from CPUID or sysfs), and for each
+    of float32 and float64 the register tiles and the block sizes chosen for
+    this CPU with where they come from (the cache model, a measurement on
+    this CPU family, or LINEARC_BLOCKING_F32 / LINEARC_BLOCKING_F64).
     """
     raw = _linearc._build_config()
-    config = {
+    cpu = raw["cpu"]
+    config: dict[str, Any] = {
         "version": __version__,
         "compiler": raw["compiler"],
         "openmp": raw["openmp"],
         "threads": raw["threads"],
+        "max_threads": raw["max_threads"],
         "isa": raw["isa"],
         "isa_supported": raw["isa_supported"].split(),
-        "tile_f32": f"{raw['tile_f32'] // 1000}x{raw['tile_f32'] % 1000}",
-        "tile_f64": f"{raw['tile_f64'] // 1000}x{raw['tile_f64'] % 1000}",
+        "cpu": (f"{cpu['brand'].strip() or cpu['vendor']} (family {cpu['family']}, "
+                f"model {cpu['model']})"),
+        "caches": ", ".join(
+            f"{name} {_size(cache['size'])} {cache['ways']}-way"
+            for name, cache in (("L1d", cpu["l1d"]), ("L2", cpu["l2"]),
+                                ("L3", cpu["l3"])))
+        + f" (from {cpu['cache_source']})",
     }
+    for dtype, d in (("float32", raw["float32"]), ("float64", raw["float64"])):
+        config[f"blocking_{dtype}"] = (
+            f"tile {d['tile'][0]}x{d['tile'][1]}, KC {d['kc']}, MC {d['mc']}, "
+            f"NC {d['nc']}; direct tile {d['direct_tile'][0]}x"
+            f"{d['direct_tile'][1]}, KC {d['kc_direct']} ({d['blocking_source']})")
     if not raw["openmp"]:
         config["openmp"] = "no (built without OpenMP: the GEMM runs on one thread)"
+    return config
+
+
+def show_config() -> dict[str, Any]:
+    """Print get_config(), one key per line, and return it."""
+    config = get_config()
     width = max(map(len, config))
     for key, value in config.items():
         print(f"{key:<{width}}  {value}")
     return config
+
+
+def _size(nbytes: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if nbytes >= scale and nbytes % scale == 0:
+            return f"{nbytes // scale} {unit}"
+    return f"{nbytes} B"

@@ -1,8 +1,9 @@
 """Counting and explaining a Linear layer: profile, clever_format, summary.
 
-The counts follow shared/ENGINEERING.md section 7: one multiply-accumulate
-(MAC) per weight per row, the bias never counted, FLOPs = 2 * MACs for a
-forward and 6 * MACs for a training step (forward, grad_input, weight_grad).
+The counts follow thop and torch's FlopCounterMode (docs/design.md,
+"Counting"): one multiply-accumulate (MAC) per weight per row, the bias never
+counted, FLOPs = 2 * MACs for a forward and 6 * MACs for a training step
+(forward, grad_input, weight_grad).
 The numbers come from the C layer (``layer.macs`` / ``layer.flops``), which
 also validates the input shape exactly as a forward call would.
 """
@@ -274,16 +275,19 @@ def _svg(s: LinearSummary) -> str:
     return "\n".join(out_svg)
 
 
-def summary(layer: Linear, input_shape: Sequence[int]) -> LinearSummary:
+def summary(layer: Linear, input_shape: Iterable[int]) -> LinearSummary:
     """Explain what ``layer`` does to an input of ``input_shape``.
 
     Returns a LinearSummary: print it for the step-by-step shapes and the
     costs, read its attributes for the numbers, or display it in Jupyter.
-    The shape is validated like a forward input (rank >= 1, last dimension
-    equal to in_features), raising ValueError/TypeError otherwise.
+    ``input_shape`` is any iterable of ints (a tuple, a list, torch.Size, or
+    an iterator, read once). It is validated like a forward input (rank >= 1,
+    last dimension equal to in_features), raising ValueError/TypeError
+    otherwise.
     """
-    macs = int(layer.macs(input_shape))  # validates the shape first
-    shape = tuple(int(d) for d in input_shape)
+    dims = tuple(input_shape)  # an iterator can be read only once
+    macs = int(layer.macs(dims))  # validates the shape first
+    shape = tuple(int(d) for d in dims)
     inn, out = int(layer.in_features), int(layer.out_features)
     rows = math.prod(shape[:-1])
     has_bias = layer.bias is not None

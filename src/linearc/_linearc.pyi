@@ -25,23 +25,53 @@ _OutT = TypeVar("_OutT", bound=_FloatArray)
 # The shape arguments of macs()/flops(): tuples, lists, torch.Size, ...
 _Shape = Sequence[SupportsIndex]
 
-_GemmPath = Literal["empty", "fill", "dot", "rows", "blocked"]
+_GemmPath = Literal["empty", "fill", "direct", "blocked"]
+
+class _Cache(TypedDict):
+    size: int  # bytes
+    ways: int
+    line: int
+    sets: int
+    sharing: int  # logical CPUs sharing it
+
+class _Cpu(TypedDict):
+    vendor: str
+    family: int
+    model: int
+    brand: str
+    cache_source: Literal["cpuid", "sysfs", "assumed"]
+    l1d: _Cache
+    l2: _Cache
+    l3: _Cache
+
+class _DtypeConfig(TypedDict):
+    tile: tuple[int, int]  # MR, NR of the packed register tile
+    direct_tile: tuple[int, int]  # the most rows and columns of a direct tile
+    kc: int
+    mc: int
+    nc: int
+    kc_direct: int
+    blocking_source: str
+
+class _Planner(TypedDict):
+    direct_max_rows: int  # the direct path takes at most this many rows
+    serial_flops: float  # below this, one thread
+    copy_max_bytes: int  # the direct path copies A up to this size
+    direct_parallel_bytes: int  # it splits B between threads from this size
 
 class _BuildConfig(TypedDict):
-    # What _build_config() returns; show_config() formats it.
+    # What _build_config() returns; get_config() formats it.
     compiler: str
     openmp: bool
     openmp_version: int
     threads: int
+    max_threads: int  # set_num_threads() accepts 1..max_threads
     isa: Literal["avx512", "avx2", "generic"]
     isa_supported: str  # space separated, best first
-    tile_f32: int  # MR * 1000 + NR
-    tile_f64: int
-    dot_max_rows: int  # up to this many rows take the unpacked dot path
-    rows_max_f32: int  # up to this many take the rows path (0: no such kernel)
-    rows_max_f64: int
-    blocking_f32: tuple[int, int, int, int, int]  # MR, NR, KC, MC, NC
-    blocking_f64: tuple[int, int, int, int, int]
+    cpu: _Cpu
+    float32: _DtypeConfig
+    float64: _DtypeConfig
+    planner: _Planner
 
 @final
 class Linear:
@@ -53,7 +83,7 @@ class Linear:
         out_features: SupportsIndex,
         bias: bool = True,
         *,
-        dtype: _FloatDTypeLike | None = ...,
+        dtype: _FloatDTypeLike | None = "float32",
         seed: SupportsIndex | None = None,
     ) -> Linear: ...
     @property
@@ -119,7 +149,7 @@ def linear(
     *,
     out: _OutT,
 ) -> _OutT: ...
-def set_num_threads(n: int | None, /) -> None: ...
+def set_num_threads(n: SupportsIndex | None, /) -> None: ...
 def get_num_threads() -> int: ...
 
 # Private: used by linearc/__init__.py, pickling, tests and benchmarks.
@@ -133,6 +163,7 @@ def _gemm_path(
     /,
 ) -> tuple[_GemmPath, int]: ...
 def _workspace_bytes() -> int: ...
+def _packed_bytes() -> int: ...
 def _rebuild(
     in_features: int,
     out_features: int,
