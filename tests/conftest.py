@@ -1,77 +1,20 @@
-"""Shared helpers: the float64 reference and the K-scaled tolerance of
-shared/ENGINEERING.md section 6, used by every numerical test."""
+"""Shared test helpers. The accuracy bound lives in linearc._accuracy (the
+benchmarks check results with it too); docs/design.md states it."""
 from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from linearc import _linearc
-
-C_TOL = 4.0
-
-
-def unit_roundoff(dtype) -> float:
-    return 2.0**-24 if np.dtype(dtype) == np.float32 else 2.0**-53
-
-
-def as_computed(a, dtype) -> np.ndarray:
-    """The float64 values the layer actually multiplies: a rounded to dtype."""
-    return np.asarray(a).astype(dtype).astype(np.float64)
-
-
-def reference(x, weight, bias=None, dtype=None):
-    """y64 = x @ W.T + b in float64, from the values rounded to the layer dtype."""
-    dtype = dtype or np.asarray(weight).dtype
-    x64 = as_computed(x, dtype)
-    w64 = as_computed(weight, dtype)
-    y = x64 @ w64.T
-    if bias is not None:
-        y = y + as_computed(bias, dtype)
-    return y
-
-
-def tolerance(x, weight, bias=None, dtype=None):
-    """c * sqrt(K) * u * (|x| @ |W|.T) + u * |b|, elementwise.
-
-    linearc fuses the bias into the GEMM: the accumulators start from b and
-    every one of the K fused multiply-adds rounds a sum that holds b. So b is
-    one more term of the dot product, and its error is bounded the way the
-    products' is: c * sqrt(K + 1) * u * (|x| @ |W|.T + |b|). (ENGINEERING.md's
-    u * |b| term assumes the bias is added once, after the sum.)
-    """
-    dtype = dtype or np.asarray(weight).dtype
-    u = unit_roundoff(dtype)
-    x64 = np.abs(as_computed(x, dtype))
-    w64 = np.abs(as_computed(weight, dtype))
-    k = w64.shape[-1]
-    magnitude = x64 @ w64.T
-    if bias is not None:
-        magnitude = magnitude + np.abs(as_computed(bias, dtype))
-        k += 1
-    tol = C_TOL * np.sqrt(max(k, 1)) * u * magnitude
-    # Results are rounded to dtype once at the end: allow that half-ulp too.
-    return tol + u * np.abs(reference(x, weight, bias, dtype))
-
-
-def assert_linear_close(y, x, weight, bias=None, dtype=None):
-    """Assert y matches x @ weight.T + bias within the K-scaled bound."""
-    y = np.asarray(y, dtype=np.float64)
-    ref = reference(x, weight, bias, dtype)
-    assert y.shape == ref.shape, (y.shape, ref.shape)
-    tol = tolerance(x, weight, bias, dtype)
-    err = np.abs(y - ref)
-    bad = ~(err <= tol)
-    # NaN/Inf in the reference must appear identically in y
-    both_nonfinite = ~np.isfinite(ref) & (np.isnan(y) == np.isnan(ref)) & (
-        np.isnan(ref) | (y == ref))
-    bad &= ~both_nonfinite
-    if bad.any():
-        idx = tuple(np.argwhere(bad)[0])
-        raise AssertionError(
-            f"{bad.sum()} of {bad.size} elements outside the K-scaled bound; "
-            f"first at {idx}: got {y[idx]!r}, reference {ref[idx]!r}, "
-            f"error {err[idx]:.3g} > tolerance {tol[idx]:.3g}")
-
+from linearc._accuracy import (  # noqa: F401 - re-exported for the tests
+    C_TOL, as_computed, assert_linear_close, reference, tolerance, unit_roundoff)
 
 _CONFIG = _linearc._build_config()
 
@@ -79,35 +22,21 @@ _CONFIG = _linearc._build_config()
 # a build without OpenMP (which runs everything on one thread).
 requires_openmp = pytest.mark.skipif(
     not _CONFIG["openmp"], reason="built without OpenMP: one thread only")
-_COPY_LIMIT = 4 << 20  # LC_DOT_MAX_COPY_BYTES in csrc/gemm.c
+_PLANNER = _CONFIG["planner"]
 
 
 def expected_path(m, n, k, dtype):
-    """The GEMM path for a forward of m rows, by the documented rule.
-
-    dot: at most dot_max_rows rows; rows: a few more, up to two vectors of the
-    kernel set's (AVX-512 only); blocked: the rest. dot and rows copy x into a
-    buffer of bounded size, so a huge K sends them to blocked.
-    """
+    """The GEMM path of a layer's forward on a contiguous (m, k) input, by the
+    documented rule (docs/design.md, "The GEMM"): "direct" for at most
+    direct_max_rows rows (the layer's W.T is always contiguous along n, and
+    a contiguous input needs no copy), "blocked" for more; "fill" when K is
+    0, "empty" when there is nothing to compute. Every path computes the
+    same bits; the rule only decides speed."""
     if m == 0 or n == 0:
         return "empty"
     if k == 0:
         return "fill"
-    es = np.dtype(dtype).itemsize
-    if m <= _CONFIG["dot_max_rows"]:
-        return "dot" if m * k * es <= _COPY_LIMIT else "blocked"
-    rows_max = _CONFIG["rows_max_f32" if es == 4 else "rows_max_f64"]
-    if m <= rows_max:
-        panel = rows_max // 2 if m <= rows_max // 2 else rows_max
-        if panel * k * es <= _COPY_LIMIT:
-            return "rows"
-    return "blocked"
-
-
-def arithmetic(path):
-    """rows and blocked run the same FMA chain per element (bit-identical
-    results); dot sums in vector lanes and reduces."""
-    return "dot" if path == "dot" else "packed"
+    return "direct" if m <= _PLANNER["direct_max_rows"] else "blocked"
 
 
 @pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])
@@ -118,3 +47,83 @@ def dtype(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def snapshot(layer):
+    """Everything a failed call must leave alone, to compare with ==: the
+    dtype, shape and bytes of each parameter and of each gradient sum (None
+    where there is none). Bytes, not values, so NaN and -0.0 count too."""
+    def describe(a):
+        return None if a is None else (a.dtype.str, a.shape, a.tobytes())
+    return {name: describe(getattr(layer, name))
+            for name in ("weight", "bias", "weight_grad", "bias_grad")}
+
+
+def misaligned(values, dtype=None):
+    """values (in dtype, or their own) copied into a buffer one byte past an
+    aligned address: np.frombuffer(bytearray(n * size + 1), dtype, count=n,
+    offset=1). Writable, and not aligned unless empty or one byte wide."""
+    values = np.asarray(values, dtype)
+    buf = bytearray(values.nbytes + 1)
+    a = np.frombuffer(buf, values.dtype, count=values.size,
+                      offset=1).reshape(values.shape)
+    a[...] = values
+    assert a.flags.aligned == (a.size == 0 or a.itemsize == 1)
+    assert a.flags.writeable
+    return a
+
+
+@pytest.fixture
+def restore_threads():
+    """Give the thread setting back to OpenMP (set_num_threads(None)) after
+    a test that changes it, whatever happens in the test."""
+    yield
+    _linearc.set_num_threads(None)
+
+
+def run_python(code, *args, env=None, timeout=120):
+    """Run code in a fresh interpreter (python -c code *args); a crash or a
+    hang there fails the calling test instead of killing pytest."""
+    return subprocess.run([sys.executable, "-c", code, *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def outcome_in_child(func, *args, timeout=60, **kwargs):
+    """Run func(*args, **kwargs) in a forked child and return what happened
+    there: ("ok", "") or (exception type name, message). A crash, or a child
+    still running after timeout seconds (then killed), becomes an
+    AssertionError here instead of taking pytest down or stalling it."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report and leave without running pytest's cleanup
+        os.close(read_fd)
+        try:
+            func(*args, **kwargs)
+            result = "ok\n"
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            result = f"{type(exc).__name__}\n{exc}"
+        os.write(write_fd, result.encode())
+        os._exit(0)
+    os.close(write_fd)
+    what = f"{func.__name__}{args} {kwargs}"
+    data = b""
+    deadline = time.monotonic() + timeout
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        while True:  # read until the child closes its end (exits)
+            remaining = deadline - time.monotonic()
+            ready = remaining > 0 and select.select([pipe], [], [],
+                                                    remaining)[0]
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise AssertionError(f"{what} still running after {timeout} s")
+            chunk = pipe.read(65536)
+            if not chunk:
+                break
+            data += chunk
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        sig = signal.Signals(os.WTERMSIG(status)).name
+        raise AssertionError(f"{what} crashed: {sig}")
+    name, _, message = data.decode().partition("\n")
+    return name, message

@@ -1,5 +1,8 @@
 """Counting (issue 3): macs / flops / profile / clever_format / summary,
-checked against thop 0.1.1 and torch.utils.flop_counter.FlopCounterMode."""
+checked against thop 0.1.1 and torch.utils.flop_counter.FlopCounterMode,
+with their own errors (shapes the forward would reject).
+
+Neighbours: the errors of Linear itself are in test_errors.py."""
 from __future__ import annotations
 
 import dataclasses
@@ -135,11 +138,15 @@ def test_profile_rejects_shapes_forward_rejects(shape):
         profile(layer, shape)
 
 
-def test_profile_on_huge_shapes_is_exact():
-    # Counts are Python ints: no float rounding even beyond 2**53.
+def test_counts_of_huge_shapes_are_exact():
+    # Counts are Python ints: no float rounding beyond 2**53, no overflow
+    # beyond 2**64.
     layer = Linear(3, 5, bias=False, seed=0)
     shape = (2**40, 2**20, 3)
     assert profile(layer, shape) == (2**60 * 15, 15)
+    assert layer.macs((2**100, 3)) == 2**100 * 15
+    assert layer.flops((2**100, 3)) == 2**101 * 15
+    assert layer.flops((2**100, 3), backward=True) == 6 * 2**100 * 15
 
 
 # -- clever_format against thop.clever_format --------------------------------
@@ -341,6 +348,15 @@ def test_summary_accepts_any_int_sequence():
         s = summary(layer, shape)
         assert s.input_shape == (5, 4) and s.output_shape == (5, 3)
         assert all(type(d) is int for d in s.input_shape)
+
+
+def test_summary_reads_an_iterator_once():
+    layer = Linear(4, 2, seed=0)
+    expected = summary(layer, (32, 3, 4))
+    s = summary(layer, iter((32, 3, 4)))
+    assert str(s) == str(expected)
+    assert s == expected
+    assert s.input_shape == (32, 3, 4)
 
 
 def test_summary_is_immutable():

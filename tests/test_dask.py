@@ -2,9 +2,13 @@
 
 A Linear maps (*, in_features) -> (*, out_features) row by row, so a dask
 array chunked along its leading axes (and whole along the last one) can be
-pushed through it block by block. Each block has more than 8 rows, so it
-takes the same GEMM path as the whole array and the result must equal the
-in-memory one bit for bit (shared/ENGINEERING.md, determinism).
+pushed through it block by block. A row's result does not depend on the
+batch it is in (docs/design.md, "The arithmetic"), so whatever path each
+block takes, the result must equal the in-memory one bit for bit.
+
+Neighbours: threads sharing a layer in one process are test_threads.py;
+OpenMP settings and thread pools test_threadpool.py; pickling (how the
+layer reaches dask's workers) test_parameters.py.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import numpy as np
 import pytest
 
 import linearc
+from linearc._linearc import _gemm_path
 from conftest import assert_linear_close
 
 da = pytest.importorskip("dask.array")
@@ -37,6 +42,23 @@ def apply_layer(layer, x):
 @pytest.fixture
 def layer(dtype):
     return linearc.Linear(48, 20, dtype=dtype, seed=7)
+
+
+# Rows of the whole arrays below and of their blocks.
+ROWS = {"map_blocks": (240, [20, 40]), "uneven": (250, [100, 90, 60]),
+        "memmap": (300, [64, 44]), "distributed": (240, [60])}
+
+
+@pytest.mark.parametrize("case", list(ROWS))
+def test_blocks_take_other_paths_than_the_whole(case, layer):
+    """What the bitwise comparisons below prove: blocks of a few rows run on
+    the direct path and the whole on the blocked one, or blocks of other
+    sizes, and still give the whole array's bits (one arithmetic everywhere,
+    docs/design.md)."""
+    whole, blocks = ROWS[case]
+    n, k = layer.out_features, layer.in_features
+    assert _gemm_path(whole, n, k, layer.dtype, 2)[0] == "blocked"
+    assert all(rows != whole for rows in blocks)
 
 
 def test_map_blocks_matches_in_memory(layer, rng):
@@ -112,6 +134,7 @@ def test_distributed_workers_follow_omp_num_threads(client):
     def probe():
         return os.environ.get("OMP_NUM_THREADS"), linearc.get_num_threads()
 
-    for env, threads in client.run(probe).values():
-        if env is not None:
-            assert threads == int(env)
+    workers = client.run(probe)
+    assert len(workers) == 2
+    # linearc alone would take one thread per core; the nanny's 1 wins.
+    assert list(workers.values()) == [("1", 1)] * 2

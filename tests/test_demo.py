@@ -16,9 +16,11 @@ def test_python_m_linearc_runs_the_walk_through():
     assert "8 parameters" in out
     assert "32*3*(4*2) = 768" in out
     assert "layer(x).shape = (32, 3, 2)" in out
-    # The timing line names both times and their ratio.
+    # The timing line names both times, their ratio and how it was fair.
     timing = next(line for line in out.splitlines()
                   if line.startswith("Timing"))
+    assert re.search(r"on \d+ thread\(s\)", timing)
     assert re.search(r"linearc [\d.]+ ms", timing)
     assert re.search(r"numpy x @ W\.T \+ b [\d.]+ ms", timing)
-    assert re.search(r"ratio numpy/linearc [\d.]+x", timing)
+    assert re.search(r"numpy/linearc [\d.]+x", timing)
+    assert "stop spinning" in out

@@ -1,8 +1,16 @@
-"""Forward pass of linearc.Linear / linearc.linear against torch.nn.Linear.
+"""Forward pass of linearc.Linear / linearc.linear against torch.nn.Linear:
+ranks, strides, dtype conversion, out=, the functional form (1-D weights,
+0-d biases, keywords) and, in a section of its own, special values (NaN and
+Inf propagate as IEEE 754 says).
 
 Every result, linearc's and torch's, is checked against the float64
-reference with the K-scaled bound (ENGINEERING.md section 6): torch is a
-second oracle, not the yardstick.
+reference with the K-scaled bound (linearc._accuracy): torch is a second
+oracle, not the yardstick.
+
+Neighbours: the rejected calls and their exceptions are in test_errors.py;
+sizes around every tile and block edge of the GEMM in test_gemm_edges.py;
+misaligned and huge inputs in test_robustness.py; random shapes and layouts
+in test_properties.py.
 """
 from __future__ import annotations
 
@@ -58,9 +66,8 @@ def check(layer, tlayer, x):
     return y
 
 
-# (rows, in_features, out_features) around the tile and block edges:
-# f32 tile 12x32, f64 tile 14x16, KC=256, MC=240/126, the dot path for
-# rows <= 8.
+# (rows, in_features, out_features) around typical tile and block edges
+# (test_gemm_edges.py reads the exact ones from the extension).
 EDGE_SHAPES = [
     (1, 1, 1),
     (7, 5, 3),
@@ -119,6 +126,24 @@ def test_python_list_input(dtype):
     y1 = layer([1, 2, 3])
     assert y1.shape == (2,)
     np.testing.assert_array_equal(y1, y[0])
+    # Tuples, and lists and tuples mixed, nest as lists do.
+    np.testing.assert_array_equal(layer(((1.0, 2.0, 3.0), [-4.0, 0.5, 6.0])),
+                                  y)
+    np.testing.assert_array_equal(layer([[(1, 2, 3)]]), y[None, :1])
+
+
+def test_torch_tensor_input(dtype):
+    """A tensor that requires grad is detached (no error, no autograd): the
+    result is a NumPy array, the same as for the equal NumPy input."""
+    layer = linearc.Linear(4, 3, dtype=dtype, seed=3)
+    xt = torch.ones(3, 4, requires_grad=True)
+    y = layer(xt)
+    assert type(y) is np.ndarray
+    np.testing.assert_array_equal(y, layer(np.ones((3, 4))))
+    assert xt.grad is None
+    out = np.empty((3, 3), dtype)
+    assert layer(xt, out=out) is out
+    np.testing.assert_array_equal(out, y)
 
 
 def _strided_inputs(rng, dtype, k):
@@ -393,3 +418,162 @@ def test_functional_strided_weight(dtype, rng):
     y = linearc.linear(x, w)
     assert_linear_close(y, x, w, dtype=dtype)
     np.testing.assert_array_equal(y, linearc.linear(x, w.copy()))
+
+
+def test_functional_keywords(dtype, rng):
+    x = rng.standard_normal((5, 4)).astype(dtype)
+    w = rng.standard_normal((3, 4)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    expected = linearc.linear(x, w, b)
+    np.testing.assert_array_equal(linearc.linear(x=x, weight=w, bias=b),
+                                  expected)
+    np.testing.assert_array_equal(linearc.linear(x, weight=w, bias=b),
+                                  expected)
+    out = np.empty((5, 3), dtype)
+    assert linearc.linear(x=x, weight=w, bias=b, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(linearc.linear(x, w, bias=None),
+                                  linearc.linear(x, w))
+
+
+def torch_functional(x, w, b):
+    as_tensor = (lambda a: None if a is None
+                 else torch.from_numpy(np.asarray(a, np.float64)))
+    return torch.nn.functional.linear(as_tensor(x), as_tensor(w),
+                                      as_tensor(b)).numpy()
+
+
+# 1-D weight (in,): y = x @ w (+ b), of shape x.shape[:-1].
+ONE_D_SHAPES = {"rank1": (6,), "rank2": (5, 6), "rank3": (2, 3, 6)}
+ZERO_D_BIASES = {"none": None, "np.float64": np.float64(2.5), "float": 2.5,
+                 "0d-array": np.array(-1.0)}
+
+
+def check_1d_weight(y, x, w, bias):
+    """y = x @ w + bias, of shape x.shape[:-1], within the bound."""
+    assert type(y) is np.ndarray and y.shape == x.shape[:-1]
+    b = None if bias is None else np.reshape(bias, (1,))
+    assert_linear_close(y.reshape(-1, 1), x.reshape(-1, x.shape[-1]),
+                        w[None, :], b)
+
+
+@pytest.mark.parametrize("xshape", ONE_D_SHAPES.values(), ids=ONE_D_SHAPES)
+@pytest.mark.parametrize("bias", ZERO_D_BIASES.values(), ids=ZERO_D_BIASES)
+def test_functional_1d_weight(xshape, bias, rng):
+    x = rng.standard_normal(xshape)
+    w = rng.standard_normal(6)
+    y = linearc.linear(x, w, bias)
+    assert y.dtype == np.float64
+    check_1d_weight(y, x, w, bias)
+    out = np.full(xshape[:-1], np.nan)
+    assert linearc.linear(x, w, bias, out=out) is out
+    np.testing.assert_array_equal(out, y)
+
+
+# torch 2.13 takes a 1-D weight with a bias for a rank-1 input only.
+@pytest.mark.parametrize("xshape,bias", [
+    ((6,), None), ((5, 6), None), ((2, 3, 6), None), ((6,), 2.5),
+    ((6,), np.float64(-1.5))])
+def test_functional_1d_weight_matches_torch(xshape, bias, rng):
+    x = rng.standard_normal(xshape)
+    w = rng.standard_normal(6)
+    check_1d_weight(torch_functional(x, w, bias), x, w, bias)
+    check_1d_weight(linearc.linear(x, w, bias), x, w, bias)
+
+
+@pytest.mark.parametrize("bias", [np.float64(2.0), 2.0, np.array(-3.0)],
+                         ids=["np.float64", "float", "0d-array"])
+def test_functional_0d_bias_broadcasts(bias, dtype, rng):
+    """A 2-D weight with a 0-d bias: the bias is added to every output, as
+    torch.nn.functional.linear does."""
+    x = rng.standard_normal((7, 5)).astype(dtype)
+    w = rng.standard_normal((4, 5)).astype(dtype)
+    y = linearc.linear(x, w, bias)
+    full = np.full(4, bias, dtype)
+    np.testing.assert_array_equal(y, linearc.linear(x, w, full))
+    assert_linear_close(y, x, w, full, dtype)
+    expected = torch_functional(x, w, bias)
+    assert_linear_close(expected, x, w, full, np.float64)
+
+
+# ---- special values -------------------------------------------------------
+# NaN and Inf propagate as IEEE 754 says, on the direct path (few rows) and
+# the blocked path (many rows) alike.
+
+def test_nan_in_input_poisons_its_row_only(dtype, rng):
+    layer = linearc.Linear(16, 5, dtype=dtype, seed=1)
+    for rows in (3, 40):
+        x = rng.standard_normal((rows, 16)).astype(dtype)
+        x[1, 7] = np.nan
+        y = layer(x)
+        assert np.isnan(y[1]).all()
+        others = np.delete(np.arange(rows), 1)
+        assert np.isfinite(y[others]).all()
+        assert_linear_close(y, x, layer.weight, layer.bias)
+
+
+def test_inf_times_zero_is_nan(dtype):
+    layer = linearc.Linear(4, 3, bias=False, dtype=dtype)
+    w = np.ones((3, 4), dtype)
+    w[1, 0] = 0.0
+    layer.weight = w
+    for rows in (1, 30):
+        x = np.zeros((rows, 4), dtype)
+        x[:, 0] = np.inf
+        y = layer(x)
+        assert np.isposinf(y[:, 0]).all()
+        assert np.isnan(y[:, 1]).all()          # inf * 0
+        assert np.isposinf(y[:, 2]).all()
+
+
+def test_inf_with_finite_weights_keeps_its_sign(dtype):
+    layer = linearc.Linear(4, 2, dtype=dtype)
+    layer.weight = np.array([[2.0, 1.0, 1.0, 1.0], [-3.0, 1.0, 1.0, 1.0]])
+    layer.bias = np.array([1.0, -1.0])
+    for rows in (2, 33):
+        x = np.ones((rows, 4), dtype)
+        x[:, 0] = -np.inf
+        y = layer(x)
+        assert np.isneginf(y[:, 0]).all()
+        assert np.isposinf(y[:, 1]).all()
+
+
+def test_opposite_infinities_give_nan(dtype):
+    layer = linearc.Linear(2, 1, bias=False, dtype=dtype)
+    layer.weight = np.array([[1.0, 1.0]])
+    for rows in (1, 20):
+        x = np.tile(np.array([np.inf, -np.inf], dtype), (rows, 1))
+        assert np.isnan(layer(x)).all()
+
+
+def test_nan_in_weight_and_bias(dtype, rng):
+    layer = linearc.Linear(8, 4, dtype=dtype)
+    w = rng.standard_normal((4, 8))
+    w[2, 3] = np.nan
+    layer.weight = w
+    b = np.zeros(4)
+    b[0] = np.nan
+    layer.bias = b
+    for rows in (2, 50):
+        y = layer(rng.standard_normal((rows, 8)).astype(dtype))
+        assert np.isnan(y[:, [0, 2]]).all()
+        assert np.isfinite(y[:, [1, 3]]).all()
+
+
+def test_nan_does_not_leak_between_rows_of_a_tile(dtype, rng):
+    # Micro-tiles hold many rows and zero-padded edges: a NaN in one row must
+    # not spill into its tile neighbours or the padding.
+    layer = linearc.Linear(300, 70, dtype=dtype, seed=3)
+    x = rng.standard_normal((37, 300)).astype(dtype)
+    x[13, 299] = np.nan
+    y = layer(x)
+    assert np.isnan(y[13]).all()
+    assert np.isfinite(np.delete(y, 13, axis=0)).all()
+
+
+def test_overflow_to_inf(dtype):
+    big = np.finfo(dtype).max
+    layer = linearc.Linear(2, 1, bias=False, dtype=dtype)
+    layer.weight = np.array([[1.0, 1.0]])
+    y = layer(np.array([[big, big]], dtype))
+    assert np.isposinf(y).all()

@@ -1,10 +1,20 @@
 """GEMM edge cases: sizes just below, at and past every register-tile and
-cache-block edge of the kernel set in use, both forward paths (dot for
-M <= 8 rows, blocked otherwise), strided inputs through the packers, dtype
-conversion, and bit-identical results for 1 vs 2 threads.
+cache-block edge of the kernel set and blocking in use, on every forward
+path as conftest.expected_path() states the rule: "direct" (nothing packed)
+for at most planner["direct_max_rows"] rows, "blocked" otherwise, "fill" for
+K == 0 and "empty" when there is nothing to compute. Also strided inputs
+through the packers, dtype conversion, and bit-identical results for 1 vs 2
+threads.
 
-The tile sizes come from the extension itself, so the test follows whatever
-ISA was picked at import (LINEARC_ISA)."""
+The tile and block sizes and the path limits come from the extension itself
+(_build_config), so the test follows whatever kernel set (LINEARC_ISA) and
+blocking (config.c, LINEARC_BLOCKING_F32/_F64) were picked at import, and
+every case checks that it takes the path it means to exercise (_gemm_path).
+
+Neighbours: every ISA at once, more briefly, is test_isa.py; the bits being
+the same on every path, block size and ISA is test_arithmetic.py; threads
+sharing one layer are test_threads.py; random shapes test_properties.py.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -17,28 +27,30 @@ from conftest import assert_linear_close, expected_path, requires_openmp
 
 CONFIG = _linearc._build_config()
 ISA = CONFIG["isa"]
-DOT_MAX_ROWS = CONFIG["dot_max_rows"]
+DIRECT_MAX_ROWS = CONFIG["planner"]["direct_max_rows"]
 
 
-def block_sizes(dtype):
-    """(MR, NR, KC, MC, NC) of the kernel set in use, from the extension."""
-    key = "blocking_f32" if np.dtype(dtype) == np.float32 else "blocking_f64"
-    return CONFIG[key]
+def conf(dtype):
+    return CONFIG[np.dtype(dtype).name]
 
 
 def kc(dtype):
-    return block_sizes(dtype)[2]
+    return conf(dtype)["kc"]
 
 
 def tile(dtype):
-    """(MR, NR) of the register tile for dtype; tile_* is MR * 1000 + NR."""
-    code = CONFIG["tile_f32" if np.dtype(dtype) == np.float32 else "tile_f64"]
-    return divmod(code, 1000)
+    """(MR, NR) of the packed register tile for dtype."""
+    return conf(dtype)["tile"]
+
+
+def direct_tile(dtype):
+    """(rows, columns) of the largest direct tile."""
+    return conf(dtype)["direct_tile"]
 
 
 def blocks(dtype):
     """(MC, NC)"""
-    return block_sizes(dtype)[3:]
+    return conf(dtype)["mc"], conf(dtype)["nc"]
 
 
 def check_path(m, n, k, dtype):
@@ -64,22 +76,25 @@ def around(v):
     return [v - 1, v, v + 1]
 
 
-@pytest.fixture
-def threads():
-    """Restore the thread count a test changes."""
-    saved = linearc.get_num_threads()
-    yield
-    linearc.set_num_threads(saved)
-
-
 # --- register-tile edges ---------------------------------------------------
 
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 def test_tile_edges(dtype, bias, rng):
+    """Packed tiles (rows past the direct path) and direct tiles."""
     mr, nr = tile(dtype)
-    ms = sorted({1, DOT_MAX_ROWS, DOT_MAX_ROWS + 1, *around(mr),
-                 *around(2 * mr), 3 * mr + 1} - {0})
+    ms = sorted({DIRECT_MAX_ROWS + 1, *around(DIRECT_MAX_ROWS + mr),
+                 DIRECT_MAX_ROWS + 2 * mr + 1})
     ns = sorted({1, 2, *around(nr), *around(2 * nr), 3 * nr + 1} - {0})
+    for m in ms:
+        for n in ns:
+            run_case(m, n, 7, dtype, rng, bias)
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_direct_tile_edges(dtype, bias, rng):
+    dmr, dnr = direct_tile(dtype)
+    ms = sorted({1, 2, *around(dmr), *around(2 * dmr), DIRECT_MAX_ROWS} - {0})
+    ns = sorted({1, 3, *around(dnr), *around(2 * dnr), 16, 17} - {0})
     for m in ms:
         for n in ns:
             run_case(m, n, 7, dtype, rng, bias)
@@ -94,11 +109,22 @@ K_EDGES = {"0": lambda b: 0, "1": lambda b: 1, "KC-1": lambda b: b - 1,
 @pytest.mark.parametrize("k_edge", list(K_EDGES))
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 def test_k_edges(k_edge, dtype, bias, rng):
+    """K around the packed path's KC (rows past the direct path)."""
     k = K_EDGES[k_edge](kc(dtype))
     mr, nr = tile(dtype)
-    for m in sorted({1, DOT_MAX_ROWS, DOT_MAX_ROWS + 1, mr + 1}):
+    for m in (DIRECT_MAX_ROWS + 1, DIRECT_MAX_ROWS + mr + 1):
         for n in (nr - 1, nr + 1):
             run_case(m, n, k, dtype, rng, bias)
+
+
+@pytest.mark.parametrize("k_edge", list(K_EDGES))
+def test_direct_k_edges(k_edge, dtype, rng):
+    """K around the direct path's K block, with and without a bias."""
+    k = K_EDGES[k_edge](conf(dtype)["kc_direct"])
+    dmr, dnr = direct_tile(dtype)
+    for m in (1, dmr + 1, DIRECT_MAX_ROWS):
+        for n in (dnr - 1, dnr + 1):
+            run_case(m, n, k, dtype, rng, bias=m != 1)
 
 
 # --- cache-block edges -----------------------------------------------------
@@ -112,15 +138,14 @@ def test_mc_edges(dtype, rng):
 
 
 def test_nc_edges(dtype, rng):
-    """N around NC on both paths; K tiny keeps this cheap."""
+    """N around NC on the blocked path (3 rows: direct, for comparison);
+    K tiny keeps this cheap."""
     _, nc = blocks(dtype)
-    mr, _ = tile(dtype)
     for n in around(nc):
-        for m in (3, mr + 1):
+        for m in (3, DIRECT_MAX_ROWS + 1):
             run_case(m, n, 3, dtype, rng)
     # Past NC with K crossing a KC block: the B panel is repacked per block.
-    for m in (3, mr + 1):
-        run_case(m, nc + 1, kc(dtype) + 1, dtype, rng, bias=False)
+    run_case(DIRECT_MAX_ROWS + 1, nc + 1, kc(dtype) + 1, dtype, rng, bias=False)
 
 
 def test_all_edges_at_once(dtype, rng):
@@ -170,7 +195,8 @@ STRIDE_CASES = {
 def test_strided_input_nan_gaps(case, dtype, rng):
     steps, flip = STRIDE_CASES[case]
     mr, nr = tile(dtype)
-    for m, k in [(5, 19), (DOT_MAX_ROWS, kc(dtype) + 1), (2 * mr + 1, 2 * kc(dtype) + 1)]:
+    for m, k in [(5, 19), (DIRECT_MAX_ROWS, kc(dtype) + 1),
+                 (DIRECT_MAX_ROWS + mr + 1, 2 * kc(dtype) + 1)]:
         n = nr + 1
         check_path(m, n, k, dtype)
         layer = make_layer(k, n, dtype)
@@ -188,11 +214,12 @@ def test_fortran_and_rank3_strided(dtype, rng):
     mr, nr = tile(dtype)
     k, n = kc(dtype) + 3, nr + 2
     layer = make_layer(k, n, dtype)
-    for m in (6, 2 * mr + 1):
+    for m in (6, DIRECT_MAX_ROWS + mr + 1):
         data = rng.standard_normal((m, k)).astype(dtype)
         xf = np.asfortranarray(data)
         assert_linear_close(layer(xf), data, layer.weight, layer.bias)
-    for lead in [(2, 3), (3, 5)]:  # 6 rows: dot path; 15 rows: blocked
+    # 6 rows: direct path (copied first); 45 rows: blocked.
+    for lead in [(2, 3), (3, 15)]:
         data = rng.standard_normal((*lead, k)).astype(dtype)
         x = nan_strided(data, (2, 3, 2), flip=True)
         y = layer(x)
@@ -210,7 +237,7 @@ def test_strided_weight_functional(dtype, rng):
     bdata = rng.standard_normal(n).astype(dtype)
     w = nan_strided(wdata, (2, 3), flip=True)
     b = nan_strided(bdata, (2,), flip=True)
-    for m in (4, 2 * mr + 1):
+    for m in (4, DIRECT_MAX_ROWS + mr + 1):
         data = rng.standard_normal((m, k)).astype(dtype)
         x = nan_strided(data, (3, 2))
         y = linearc.linear(x, w, b)
@@ -224,7 +251,7 @@ def test_strided_weight_functional(dtype, rng):
 def test_float64_into_float32_layer(strided, rng):
     mr, nr = tile(np.float32)
     kc32 = kc(np.float32)
-    for m, k in [(3, 7), (DOT_MAX_ROWS, kc32 + 1), (2 * mr + 1, 2 * kc32 + 1)]:
+    for m, k in [(3, 7), (DIRECT_MAX_ROWS, kc32 + 1), (DIRECT_MAX_ROWS + mr + 1, 2 * kc32 + 1)]:
         n = nr + 1
         layer = make_layer(k, n, np.float32)
         # float64 values that float32 cannot hold exactly
@@ -240,7 +267,7 @@ def test_float64_into_float32_layer(strided, rng):
 
 def test_integer_and_float16_inputs(dtype, rng):
     mr, nr = tile(dtype)
-    for m in (4, 2 * mr + 1):
+    for m in (4, DIRECT_MAX_ROWS + mr + 1):
         layer = make_layer(kc(dtype) + 1, nr + 1, dtype)
         for src in (np.int32, np.float16, np.int8):
             x = (rng.standard_normal((m, kc(dtype) + 1)) * 8).astype(src)
@@ -250,8 +277,7 @@ def test_integer_and_float16_inputs(dtype, rng):
 
 # --- threads ---------------------------------------------------------------
 
-# Problems under this many flops run on one thread (LC_SERIAL_FLOPS).
-SERIAL_FLOPS = 4.0e6
+SERIAL_FLOPS = CONFIG["planner"]["serial_flops"]
 
 
 def past_serial(fixed, k, unit):
@@ -264,24 +290,21 @@ def past_serial(fixed, k, unit):
 def thread_shapes(dtype):
     mr, nr = tile(dtype)
     mc, _ = blocks(dtype)
+    _, dnr = direct_tile(dtype)
     k = 2 * kc(dtype) + 1
-    m_rows = max(mc + mr + 1, past_serial(2 * nr + 5, k, mr))
-    rows_max = CONFIG["rows_max_f32" if np.dtype(dtype) == np.float32 else "rows_max_f64"]
-    m_wide = max(2 * mr + 1, rows_max + 1)
-    n_cols = past_serial(m_wide, k, nr)
+    few = DIRECT_MAX_ROWS + 1
     return [
-        (DOT_MAX_ROWS, 600, kc(dtype) + 45),    # dot path, W split by columns
-        (m_rows, 2 * nr + 5, k),         # blocked, split by rows
-        (m_wide, n_cols, k),             # blocked, split by columns
-        # rows path (AVX-512; blocked elsewhere), split by 14-column tiles
-        (DOT_MAX_ROWS + 3, past_serial(DOT_MAX_ROWS + 3, k, 14), k),
+        (DIRECT_MAX_ROWS, past_serial(DIRECT_MAX_ROWS, k, dnr), k),  # direct, split by columns
+        (3, 600, 2 * kc(dtype) + 301),                                # direct, W big enough to split
+        (max(mc + mr + 1, past_serial(2 * nr + 5, k, mr)), 2 * nr + 5, k),  # blocked, own rows
+        (few, past_serial(few, k, nr), k),    # blocked, A shared, tiles split in 2-D
     ]
 
 
 @requires_openmp
 @pytest.mark.parametrize("strided", [False, True], ids=["contig", "strided"])
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
-def test_one_vs_two_threads_bitwise(dtype, bias, strided, rng, threads):
+def test_one_vs_two_threads_bitwise(dtype, bias, strided, rng, restore_threads):
     for m, n, k in thread_shapes(dtype):
         check_path(m, n, k, dtype)
         linearc.set_num_threads(2)
@@ -298,24 +321,3 @@ def test_one_vs_two_threads_bitwise(dtype, bias, strided, rng, threads):
         assert_linear_close(y1, data, layer.weight, layer.bias)
         # Repeated calls agree too.
         np.testing.assert_array_equal(layer(x), y1)
-
-
-# --- the rows path gives the blocked path's bits ----------------------------
-
-@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
-def test_rows_path_matches_blocked_bitwise(dtype, bias, rng):
-    """A few rows (rows path on AVX-512) are the first rows of a tall batch
-    (blocked path): both run the same FMA chain per element, K blocks too."""
-    rows_max = CONFIG["rows_max_f32" if np.dtype(dtype) == np.float32 else "rows_max_f64"]
-    if rows_max == 0:
-        pytest.skip(f"the {ISA} kernel set has no rows path")
-    big = rows_max + 40
-    for k in (1, 7, kc(dtype) - 1, 2 * kc(dtype) + 3):
-        for n in (1, 13, 14, 15, 29):
-            layer = make_layer(k, n, dtype, bias, seed=k + n)
-            X = rng.standard_normal((big, k)).astype(dtype)
-            check_path(big, n, k, dtype)
-            y_big = layer(X)
-            for m in range(DOT_MAX_ROWS + 1, rows_max + 1):
-                check_path(m, n, k, dtype)
-                np.testing.assert_array_equal(layer(X[:m]), y_big[:m])

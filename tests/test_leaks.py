@@ -5,11 +5,17 @@ number of calls.
 Reference counts are exact (CPython's are deterministic); memory checks allow
 a small constant slack for allocator noise, never an amount proportional to
 the number of calls.
+
+Neighbours: what the failing calls raise is in test_errors.py; memory that
+must not be corrupted (gradients, misaligned arrays, huge shapes) in
+test_robustness.py.
 """
 from __future__ import annotations
 
 import copy
 import gc
+import json
+import os
 import pickle
 import sys
 import threading
@@ -21,6 +27,10 @@ import pytest
 import linearc
 from linearc import Linear
 from linearc._linearc import _workspace_bytes
+
+from conftest import run_python
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 N_CALLS = 500
 MiB = 1 << 20
@@ -60,7 +70,7 @@ def expect_error(exc, func, *args, **kwargs):
     return run
 
 
-@pytest.fixture(params=[3, 40], ids=["dot", "blocked"])
+@pytest.fixture(params=[3, 40], ids=["direct", "blocked"])
 def rows(request):
     return request.param
 
@@ -110,13 +120,17 @@ def test_failing_forward_refcounts(dtype, rng):
     out_ro = np.empty((12, 5), dtype)
     out_ro.flags.writeable = False
     out_list = [[0.0] * 5] * 12
+    x_masked = np.ma.array(x)
     objs = shared_objects(layer) + [x, x_wrong, x_complex, out_dtype,
-                                    out_shape, out_ro, out_list]
+                                    out_shape, out_ro, out_list, x_masked]
 
     def calls():
         expect_error(ValueError, layer, x_wrong)()
         expect_error(ValueError, layer, np.float32(1.0))()
         expect_error(TypeError, layer, x_complex)()
+        expect_error(TypeError, layer, None)()
+        expect_error(TypeError, layer, "abc")()
+        expect_error(TypeError, layer, x_masked)()
         expect_error(TypeError, layer, x, out=out_dtype)()
         expect_error(ValueError, layer, x, out=out_shape)()
         expect_error(ValueError, layer, x, out=out_ro)()
@@ -147,7 +161,8 @@ def test_parameter_access_refcounts(dtype):
     layer = Linear(8, 4, dtype=dtype)
     new_w = np.ones((4, 8))
     new_b = np.ones(4)
-    objs = shared_objects(layer) + [new_w, new_b]
+    masked = np.ma.array(new_w)
+    objs = shared_objects(layer) + [new_w, new_b, masked]
 
     def calls():
         layer.weight, layer.bias, layer.parameters(), layer.named_parameters()
@@ -155,6 +170,8 @@ def test_parameter_access_refcounts(dtype):
         layer.bias = new_b
         expect_error(ValueError, setattr, layer, "weight", new_b)()
         expect_error(ValueError, setattr, layer, "bias", None)()
+        expect_error(TypeError, setattr, layer, "weight", None)()
+        expect_error(TypeError, setattr, layer, "weight", masked)()
         repr(layer), layer.in_features, layer.dtype, layer.num_parameters
         layer.reset_parameters(seed=3)
     assert_flat(objs, calls)
@@ -164,14 +181,17 @@ def test_state_dict_refcounts(dtype):
     layer = Linear(8, 4, dtype=dtype)
     state = layer.state_dict()
     junk = {"weight": "abc", "bias": np.zeros(4)}
+    wrong_shape = {"weight": np.zeros((8, 4)), "bias": np.zeros(4)}
     missing = {"weight": state["weight"]}
     objs = shared_objects(layer) + [state, state["weight"], state["bias"],
-                                    junk, junk["bias"], missing]
+                                    junk, junk["bias"], wrong_shape,
+                                    wrong_shape["weight"], missing]
 
     def calls():
         layer.state_dict()
         layer.load_state_dict(state)
-        expect_error(ValueError, layer.load_state_dict, junk)()
+        expect_error(TypeError, layer.load_state_dict, junk)()
+        expect_error(ValueError, layer.load_state_dict, wrong_shape)()
         expect_error(KeyError, layer.load_state_dict, missing)()
         expect_error(TypeError, layer.load_state_dict, None)()
     assert_flat(objs, calls)
@@ -265,11 +285,11 @@ def test_tracemalloc_flat_over_many_calls(dtype, rng):
 
 
 # Shapes (rows, in, out) that push the packing-buffer pool in every
-# direction: big K, big N, many rows, the dot path with a copied x.
+# direction: big K, big N, many rows, the direct path with a copied x.
 WORKSPACE_SHAPES = [
-    (1, 100_000, 8),      # dot path, long K
+    (1, 100_000, 8),      # direct path, long K
     (6, 50_000, 8),
-    (8, 2_000, 3_000),    # dot path, wide N, threaded
+    (8, 2_000, 3_000),    # direct path, wide N, threaded
     (64, 3_000, 300),     # blocked, K over many KC blocks
     (40, 64, 9_000),      # blocked, N beyond NC
     (5_000, 64, 64),      # blocked, many rows
@@ -283,30 +303,36 @@ def run_workspace_shapes(rng):
             layer = Linear(k, n, dtype=dtype, seed=0)
             x = rng.standard_normal((m, k)).astype(dtype)
             layer(x)
-            layer(x[:, ::-1])  # strided: the dot path copies rows
+            layer(x[:, ::-1])  # strided: read in place by broadcasts
             layer(x.astype(np.float16))  # converted while packing
 
 
-def test_workspace_pool_is_bounded(rng):
-    limit = 64 * MiB
-    threads = linearc.get_num_threads()
-    initial = _workspace_bytes()
-    try:
-        for n in (1, 2):
-            linearc.set_num_threads(n)
-            run_workspace_shapes(rng)
-            now = _workspace_bytes()
-            # Earlier tests may have left a big pool (e.g. many concurrent
-            # callers); this workload alone must stay within the limit.
-            assert now - initial <= limit, now
-            assert initial > limit or now <= limit, now
-        settled = _workspace_bytes()
-        for _ in range(2):
-            run_workspace_shapes(rng)
-        # Reusing the same sizes reuses the same buffers.
-        assert _workspace_bytes() == settled
-    finally:
-        linearc.set_num_threads(threads)
+def workspace_pool_sizes():
+    """In a fresh interpreter (an empty pool, whatever earlier tests left
+    in this one): the pool's size before, after the shapes on 1 and on 2
+    threads, and after running them twice more."""
+    rng = np.random.default_rng(0)
+    sizes = [_workspace_bytes()]
+    for n in (1, 2):
+        linearc.set_num_threads(n)
+        run_workspace_shapes(rng)
+        sizes.append(_workspace_bytes())
+    for _ in range(2):
+        run_workspace_shapes(rng)
+    sizes.append(_workspace_bytes())
+    print(json.dumps(sizes))
+
+
+def test_workspace_pool_is_bounded():
+    code = (f"import sys; sys.path.insert(0, {HERE!r}); import test_leaks; "
+            "test_leaks.workspace_pool_sizes()")
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    initial, one, two, again = json.loads(proc.stdout.splitlines()[-1])
+    assert initial == 0
+    assert 0 < one <= two <= 64 * MiB, (one, two)
+    # Reusing the same sizes reuses the same buffers.
+    assert again == two
 
 
 def test_workspace_pool_bounded_under_concurrent_callers(rng):

@@ -4,6 +4,10 @@ OMP_NUM_THREADS, and torch in the same process.
 Each check runs in a fresh interpreter: linearc.get_num_threads() follows
 OpenMP's setting only until set_num_threads() is called, which other tests
 do, and which library loads libgomp first depends on import order.
+
+Neighbours: set_num_threads() itself is in test_threads.py (and its errors
+in test_errors.py); fork() after torch started libgomp's pool in
+test_fork.py.
 """
 from __future__ import annotations
 
@@ -11,12 +15,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import textwrap
 
 import pytest
 
-from conftest import requires_openmp
+from conftest import requires_openmp, run_python
 
 pytest.importorskip("threadpoolctl")
 pytestmark = pytest.mark.skipif(
@@ -31,8 +34,7 @@ def run_probe(code, *, with_gomp=False, **env):
     environ = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     environ.update(env)
     source = (MAPPED_GOMP if with_gomp else "") + textwrap.dedent(code)
-    proc = subprocess.run([sys.executable, "-c", source], env=environ,
-                          capture_output=True, text=True, timeout=120)
+    proc = run_python(source, env=environ)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.splitlines()[-1])
 
@@ -47,8 +49,10 @@ def mapped_gomp():
 """
 
 
-def test_threadpoolctl_lists_linearc_libgomp():
-    info = run_probe("""
+def linearc_gomp_info():
+    """linearc's extension file, the libgomp files mapped once it ran, and
+    the OpenMP pools threadpoolctl reports, from a fresh interpreter."""
+    return run_probe("""
         import json, numpy as np, threadpoolctl, linearc
         linearc.Linear(64, 64, seed=0)(np.ones((64, 64), np.float32))
         print(json.dumps({
@@ -59,19 +63,27 @@ def test_threadpoolctl_lists_linearc_libgomp():
                       if p["user_api"] == "openmp"],
         }))
     """, with_gomp=True)
-    if not info["mapped"]:
-        pytest.skip("linearc was built without OpenMP")
+
+
+@requires_openmp
+def test_threadpoolctl_lists_linearc_libgomp():
+    info = linearc_gomp_info()
     # Nothing but linearc loads an OpenMP runtime here, so the one mapped
     # is linearc's, and threadpoolctl must report it.
     assert len(info["mapped"]) == 1, info
     gomp = info["mapped"][0]
     assert gomp in [path for path, _ in info["pools"]], info
-    if shutil.which("ldd"):
-        ldd = subprocess.run(["ldd", info["so"]], capture_output=True,
-                             text=True, check=True).stdout
-        linked = [line.split("=>")[1].split()[0] for line in ldd.splitlines()
-                  if "libgomp" in line and "=>" in line]
-        assert [os.path.realpath(p) for p in linked] == [gomp], ldd
+
+
+@requires_openmp
+@pytest.mark.skipif(not shutil.which("ldd"), reason="no ldd")
+def test_mapped_libgomp_is_the_one_linked():
+    info = linearc_gomp_info()
+    ldd = subprocess.run(["ldd", info["so"]], capture_output=True,
+                         text=True, check=True).stdout
+    linked = [line.split("=>")[1].split()[0] for line in ldd.splitlines()
+              if "libgomp" in line and "=>" in line]
+    assert [os.path.realpath(p) for p in linked] == info["mapped"], ldd
 
 
 @requires_openmp

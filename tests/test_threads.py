@@ -1,5 +1,11 @@
-"""Threading: OpenMP thread count does not change a single bit, and one
-layer can be shared by many Python threads."""
+"""Threading: OpenMP thread count does not change a single bit, one layer
+can be shared by many Python threads, and set_num_threads() takes every
+valid count (1 to _build_config()["max_threads"], NumPy integers, None).
+
+Neighbours: set_num_threads()'s errors are in test_errors.py; OpenMP's
+settings, threadpoolctl and torch in test_threadpool.py; children after
+fork() in test_fork.py; bit-identity per GEMM edge in test_gemm_edges.py.
+"""
 from __future__ import annotations
 
 import threading
@@ -12,24 +18,21 @@ from linearc import _linearc
 from conftest import assert_linear_close, expected_path, requires_openmp
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    """Every test leaves the thread count as it found it."""
-    n = linearc.get_num_threads()
-    yield
-    linearc.set_num_threads(n)
+# Every test gives the thread setting back to OpenMP when it is done.
+pytestmark = pytest.mark.usefixtures("restore_threads")
+CONFIG = _linearc._build_config()
 
 
-# (rows, in_features, out_features, what it covers). "dot": rows <= 8 with
-# a big W, split over N. "rows": a few more rows (AVX-512: W read in place),
-# split over N. "blocked": wide N (split over columns) and tall M (split over
-# rows), plus shapes just past the tile/block edges.
+# (rows, in_features, out_features, what it covers). "direct": at most
+# planner["direct_max_rows"] rows, nothing packed, W.T split over N when big.
+# "blocked": tall M (each thread its own rows) and few rows with wide N (A
+# shared, tiles split in two dimensions), plus shapes past the tile edges.
 SHAPES = [
-    (1, 1024, 2048, "dot"),
-    (8, 2000, 1000, "dot"),
-    (5, 257, 4099, "dot"),
+    (1, 1024, 2048, "direct"),
+    (8, 2000, 1000, "direct"),
+    (5, 257, 4099, "direct"),
+    (32, 513, 4200, "direct"),
     (64, 300, 3000, "blocked"),
-    (12, 513, 4200, "rows"),
     (40, 513, 4200, "blocked"),
     (2000, 300, 64, "blocked"),
     (3001, 257, 33, "blocked"),
@@ -51,8 +54,7 @@ def test_one_vs_two_threads_bit_identical(rows, k, n, path, dtype):
     layer, x = _inputs(rows, k, n, dtype, seed=rows + k + n)
     # The shape really takes the intended path, and really uses 2 threads
     # when allowed (otherwise the comparison would prove nothing).
-    # ("rows" needs the AVX-512 kernels: elsewhere that shape is blocked.)
-    path = expected_path(rows, n, k, dtype)
+    assert expected_path(rows, n, k, dtype) == path
     assert _linearc._gemm_path(rows, n, k, np.dtype(dtype), 1) == (path, 1)
     assert _linearc._gemm_path(rows, n, k, np.dtype(dtype), 2) == (path, 2)
 
@@ -79,11 +81,15 @@ def test_repeated_calls_bit_identical(rows, k, n, path, dtype):
                                       first.view(np.uint8))
 
 
+@requires_openmp
 def test_functional_one_vs_two_threads(dtype):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((300, 280)).astype(dtype)
     w = rng.standard_normal((700, 280)).astype(dtype)
     b = rng.standard_normal(700).astype(dtype)
+    # Two threads really split this one.
+    assert _linearc._gemm_path(300, 700, 280, np.dtype(dtype), 2) == (
+        expected_path(300, 700, 280, dtype), 2)
     linearc.set_num_threads(1)
     y1 = linearc.linear(x, w, b)
     linearc.set_num_threads(2)
@@ -177,11 +183,29 @@ def test_get_num_threads_honors_set():
         assert 1 <= used <= n
 
 
-def test_set_num_threads_errors():
-    linearc.set_num_threads(2)
-    with pytest.raises(ValueError, match=">= 1"):
-        linearc.set_num_threads(0)
-    with pytest.raises(TypeError, match="int"):
-        linearc.set_num_threads(1.5)
-    # A failed call leaves the setting alone.
-    assert linearc.get_num_threads() == 2
+def test_set_num_threads_takes_numpy_integers():
+    linearc.set_num_threads(np.int64(2))
+    assert linearc.get_num_threads() == (2 if CONFIG["openmp"] else 1)
+    linearc.set_num_threads(np.uint8(1))
+    assert linearc.get_num_threads() == 1
+
+
+@requires_openmp
+def test_set_num_threads_maximum():
+    most = CONFIG["max_threads"]
+    linearc.set_num_threads(most)
+    assert linearc.get_num_threads() == most
+    # The planner may use fewer for a given problem, never more.
+    _, used = _linearc._gemm_path(4096, 4096, 4096, np.dtype(np.float32),
+                                  most)
+    assert 1 <= used <= most
+
+
+@requires_openmp
+def test_set_num_threads_none_goes_back_to_openmp():
+    linearc.set_num_threads(None)
+    default = linearc.get_num_threads()
+    linearc.set_num_threads(1 if default != 1 else 2)
+    assert linearc.get_num_threads() != default
+    assert linearc.set_num_threads(None) is None
+    assert linearc.get_num_threads() == default

@@ -1,8 +1,11 @@
-"""The type stubs of linearc._linearc and the typed example.
+"""The type stubs of linearc._linearc, the typed package and the example.
 
-stubtest checks linearc/_linearc.pyi against the built module wherever the
-C functions carry a text signature; the tests below cover what it cannot
-see (the constructor, the private functions) by reading the stub with ast.
+stubtest checks the whole installed package (the stub of the C module
+wherever the C functions carry a text signature, and the Python modules),
+mypy --strict checks the package and the typed example; the tests below
+cover what stubtest cannot see (the constructor, the private functions) by
+reading the stub with ast. CI runs the two mypy checks again against the
+oldest NumPy linearc supports (.ci/package.sh).
 """
 from __future__ import annotations
 
@@ -24,23 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 STUB = Path(linearc.__file__).resolve().parent / "_linearc.pyi"
 EXAMPLE = ROOT / "examples" / "typed_usage.py"
 
-# stubtest builds the whole linearc package; errors in its Python modules
-# are the strict mypy run's business, so here only the stub's count.
-STUBTEST_CONFIG = """\
-[mypy]
-cache_dir = {cache}
-[mypy-linearc]
-ignore_errors = True
-[mypy-linearc.*]
-ignore_errors = True
-[mypy-linearc._linearc]
-ignore_errors = False
-"""
-
-
-def run(args, **kwargs):
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, **kwargs)
+def run(args, cwd_override=None, **kwargs):
+    return subprocess.run(args, cwd=cwd_override or ROOT, capture_output=True,
+                          text=True, timeout=300, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +52,19 @@ def stub_defs(body):
     return names
 
 
-def test_stubtest(mypy_cache, tmp_path):
-    config = tmp_path / "stubtest.ini"
-    config.write_text(STUBTEST_CONFIG.format(cache=mypy_cache))
-    proc = run([sys.executable, "-m", "mypy.stubtest",
-                "--mypy-config-file", str(config), "linearc._linearc"])
+def test_stubtest_whole_package(mypy_cache, tmp_path):
+    # From an empty folder: the installed package is what gets checked.
+    config = tmp_path / "mypy.ini"
+    config.write_text(f"[mypy]\ncache_dir = {mypy_cache}\n")
+    proc = run([sys.executable, "-m", "mypy.stubtest", "--mypy-config-file",
+                str(config), "linearc"], cwd_override=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Success" in proc.stdout, proc.stdout
+
+
+def test_mypy_strict_package(mypy_cache, tmp_path):
+    proc = run([sys.executable, "-m", "mypy", "--strict", "--cache-dir",
+                str(mypy_cache), "-p", "linearc"], cwd_override=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -127,8 +124,6 @@ def parameters(args):
 
 
 def test_constructor_stub_matches_text_signature(stub):
-    # inspect cannot build this signature (see the next test), so compare
-    # the raw text signature with the stub's __new__.
     text = linearc.Linear.__text_signature__
     assert text, "Linear has no text signature"
     runtime = ast.parse(f"def f{text}: pass").body[0].args
@@ -154,7 +149,16 @@ def test_inspect_signature(func):
 
 def test_help_shows_constructor_signature():
     rendered = pydoc.render_doc(linearc.Linear, renderer=pydoc.plaintext)
-    assert "Linear(in_features, out_features" in rendered, rendered[:400]
+    assert ("Linear(in_features, out_features, bias=True, *, "
+            "dtype='float32', seed=None)") in rendered, rendered[:400]
+    assert inspect.signature(linearc.Linear).parameters["dtype"].default == "float32"
+
+
+def test_readme_shows_the_constructor_signature():
+    """The README's API section quotes the same signature as help()."""
+    readme = (ROOT / "README.md").read_text()
+    assert ("`Linear(in_features, out_features, bias=True, *, dtype='float32', "
+            "seed=None)`") in readme
 
 
 def literal_values(node):
@@ -164,22 +168,35 @@ def literal_values(node):
     return {e.value for e in elts}
 
 
+def typed_dict_fields(stub, name):
+    return {n.target.id: n.annotation for n in stub_defs(stub.body)[name].body
+            if isinstance(n, ast.AnnAssign)}
+
+
+def check_typed(stub, value, annotation, where):
+    """value has the type the stub's annotation gives it (TypedDicts too)."""
+    if isinstance(annotation, ast.Subscript) and annotation.value.id == "tuple":
+        assert isinstance(value, tuple), where
+        assert len(value) == len(annotation.slice.elts), where
+        for i, (v, a) in enumerate(zip(value, annotation.slice.elts)):
+            check_typed(stub, v, a, f"{where}[{i}]")
+    elif isinstance(annotation, ast.Subscript):  # Literal[...]
+        assert value in literal_values(annotation), where
+    elif annotation.id in stub_defs(stub.body):  # a TypedDict of the stub
+        fields = typed_dict_fields(stub, annotation.id)
+        assert isinstance(value, dict) and value.keys() == fields.keys(), where
+        for key, sub in fields.items():
+            check_typed(stub, value[key], sub, f"{where}.{key}")
+    else:
+        assert type(value).__name__ == annotation.id, where
+
+
 def test_build_config_matches_typed_dict(stub):
-    fields = {n.target.id: n.annotation
-              for n in stub_defs(stub.body)["_BuildConfig"].body
-              if isinstance(n, ast.AnnAssign)}
     config = _linearc._build_config()
+    fields = typed_dict_fields(stub, "_BuildConfig")
     assert config.keys() == fields.keys()
     for key, annotation in fields.items():
-        if isinstance(annotation, ast.Subscript) and annotation.value.id == "tuple":
-            assert isinstance(config[key], tuple), key
-            assert len(config[key]) == len(annotation.slice.elts), key
-            assert all(type(v).__name__ == a.id
-                       for v, a in zip(config[key], annotation.slice.elts)), key
-        elif isinstance(annotation, ast.Subscript):  # Literal[...]
-            assert config[key] in literal_values(annotation), key
-        else:
-            assert type(config[key]).__name__ == annotation.id, key
+        check_typed(stub, config[key], annotation, key)
 
 
 def test_private_functions_match_stub(stub):
@@ -187,7 +204,7 @@ def test_private_functions_match_stub(stub):
     aliases = {n.targets[0].id: n.value for n in stub.body
                if isinstance(n, ast.Assign)}
     paths = literal_values(aliases["_GemmPath"])
-    for m, k in ((100, 0), (4, 50), (500, 500)):  # fill, dot, blocked
+    for m, k in ((100, 0), (4, 50), (500, 500)):  # fill, direct, blocked
         path, used = _linearc._gemm_path(m, 50, k, np.float32, 2)
         assert path in paths and isinstance(used, int)
     assert isinstance(_linearc._workspace_bytes(), int)
