@@ -1,22 +1,29 @@
 /*
  * The GEMM alone, without Python: for tuning kernels and block sizes.
  *
- *   cc -O3 -std=gnu11 -fopenmp -DLINEARC_HAVE_OPENMP -Icsrc -o /tmp/gemm_harness
- *      benchmarks/gemm_harness.c csrc/gemm.c csrc/pack.c csrc/workspace.c
- *      csrc/dispatch.c csrc/kernels/[a-z]*.c
- *   /tmp/gemm_harness M N K [f|d] [threads]
+ *   cc -O3 -std=c11 -ffp-contract=off -fopenmp -DLINEARC_HAVE_OPENMP -Icsrc \
+ *      -o /tmp/gemm_harness benchmarks/gemm_harness.c csrc/gemm.c csrc/pack.c \
+ *      csrc/workspace.c csrc/dispatch.c csrc/config.c csrc/threads.c \
+ *      csrc/kernels/[a-z]*.c -lm
+ *   /tmp/gemm_harness M N K [f|d] [threads] [layout]
  *
- * Environment: LINEARC_ISA picks the kernel set; KC, MC, NC override its
- * block sizes (both dtypes), which is how the values in csrc/kernels/ were
- * chosen. Prints the best time of several runs and its GFLOP/s.
+ * layout: "fwd" (A = x, B = W.T as the layer stores it; the default),
+ * "gi" (B = W: the grad_input product) or "wg" (A = X^T, B = G: the
+ * weight_grad product, chains continuing from C).
+ * Environment: LINEARC_ISA picks the kernel set; LINEARC_BLOCKING_F32 /
+ * LINEARC_BLOCKING_F64 = "kc,mc,nc[,kc_direct]" override its block sizes,
+ * which is how the measured rows of csrc/config.c were chosen. Prints the
+ * median and best of several runs, GFLOP/s and the bytes packed per call.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "dispatch.h"
 #include "gemm.h"
+#include "pack.h"
 
 static double
 now(void)
@@ -39,57 +46,85 @@ fill(void *p, long count, int f64, int mod)
     }
 }
 
+static int
+compare(const void *x, const void *y)
+{
+    const double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* The operands of one of the three products linearc runs, all dense. */
+static lc_gemm_args
+product(const char *layout, lc_dtype t, long m, long n, long k, void *a, void *b, void *bias)
+{
+    const ptrdiff_t es = (ptrdiff_t)lc_dtype_size(t);
+    lc_gemm_args g = {.dtype = t, .m = m, .n = n, .k = k, .ldc = n};
+    if (strcmp(layout, "gi") == 0) { /* C = G (m x k) @ W (k x n), W.T stored n x k */
+        g.a = (lc_operand){.data = a, .type = t, .rs = k * es, .cs = es};
+        g.b = (lc_operand){.data = b, .type = t, .rs = es, .cs = k * es};
+    }
+    else if (strcmp(layout, "wg") == 0) { /* C += X^T (X: k x m) @ G (k x n) */
+        g.a = (lc_operand){.data = a, .type = t, .rs = es, .cs = m * es};
+        g.b = (lc_operand){.data = b, .type = t, .rs = n * es, .cs = es};
+        g.accumulate = 1;
+    }
+    else { /* C = x (m x k) @ W.T (k x n) + bias */
+        g.a = (lc_operand){.data = a, .type = t, .rs = k * es, .cs = es};
+        g.b = (lc_operand){.data = b, .type = t, .rs = n * es, .cs = es};
+        g.bias = bias;
+    }
+    return g;
+}
+
 int
 main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s M N K [f|d] [threads]\n", argv[0]);
+        fprintf(stderr, "usage: %s M N K [f|d] [threads] [fwd|gi|wg]\n", argv[0]);
         return 2;
     }
     const long m = atol(argv[1]), n = atol(argv[2]), k = atol(argv[3]);
     const int f64 = argc > 4 && argv[4][0] == 'd';
     const int threads = argc > 5 ? atoi(argv[5]) : 2;
+    const char *layout = argc > 6 ? argv[6] : "fwd";
     const char *why = NULL;
-    const lc_kernel_set *chosen = lc_select_kernels(getenv("LINEARC_ISA"), &why);
-    if (chosen == NULL) {
-        fprintf(stderr, "LINEARC_ISA: %s\n", why);
+    const lc_kernel_set *ks = lc_select_kernels(getenv("LINEARC_ISA"), &why);
+    lc_config config;
+    if (ks == NULL || lc_config_make(ks, &config, &why) < 0) {
+        fprintf(stderr, "%s\n", why);
         return 2;
-    }
-    lc_kernel_set ks = *chosen;
-    if (getenv("KC")) {
-        ks.f32.kc = ks.f64.kc = atoi(getenv("KC"));
-    }
-    if (getenv("MC")) {
-        ks.f32.mc = ks.f64.mc = atoi(getenv("MC"));
-    }
-    if (getenv("NC")) {
-        ks.f32.nc = ks.f64.nc = atoi(getenv("NC"));
     }
     const size_t es = f64 ? 8 : 4;
     const lc_dtype t = f64 ? LC_F64 : LC_F32;
     void *a = malloc((size_t)(m * k) * es), *b = malloc((size_t)(n * k) * es);
-    void *c = malloc((size_t)(m * n) * es), *bias = calloc((size_t)n, es);
+    void *c = calloc((size_t)(m * n), es), *bias = calloc((size_t)n, es);
     fill(a, m * k, f64, 7);
     fill(b, n * k, f64, 5);
-    lc_gemm_args g = {
-        .dtype = t, .m = m, .n = n, .k = k,
-        .a = {.data = a, .type = t, .rs = (ptrdiff_t)(k * (long)es), .cs = (ptrdiff_t)es},
-        .b = {.data = b, .type = t, .rs = (ptrdiff_t)(k * (long)es), .cs = (ptrdiff_t)es},
-        .bias = bias, .c = c, .ldc = n, .nthreads = threads, .kernels = &ks,
-    };
+    lc_gemm_args g = product(layout, t, m, n, k, a, b, bias);
+    g.c = c;
+    g.nthreads = threads;
+    g.config = &config;
     const double flops = 2.0 * (double)m * (double)n * (double)k;
-    const int reps = flops < 1e7 ? 20000 : flops < 1e9 ? 50 : 5;
-    double best = 1e30;
+    const int reps = flops < 1e7 ? 2001 : flops < 1e9 ? 51 : 7;
+    double *times = malloc(sizeof(double) * (size_t)reps);
     lc_gemm(&g); /* warm-up: buffers, pages, thread pool */
+    const unsigned long long packed0 = lc_packed_bytes();
     for (int r = 0; r < reps; r++) {
         double t0 = now();
         lc_gemm(&g);
-        t0 = now() - t0;
-        best = t0 < best ? t0 : best;
+        times[r] = now() - t0;
     }
-    printf("%s %ldx%ldx%ld %s threads=%d KC=%d: %.3f ms, %.1f GFLOP/s\n", ks.name, m, n, k,
-           f64 ? "f64" : "f32", threads, f64 ? ks.f64.kc : ks.f32.kc, best * 1e3,
-           flops / best / 1e9);
+    const double packed = (double)(lc_packed_bytes() - packed0) / reps;
+    qsort(times, (size_t)reps, sizeof(double), compare);
+    const lc_blocking *bl = lc_config_blocking(&config, t);
+    int used = 1;
+    const char *path = lc_gemm_path(&g, &used);
+    printf("%s %s %ldx%ldx%ld %s %s threads=%d KC=%d MC=%d NC=%d: median %.3f ms "
+           "(%.1f GFLOP/s), best %.3f ms (%.1f GFLOP/s), packed %.2f MB/call\n",
+           ks->name, layout, m, n, k, f64 ? "f64" : "f32", path, used, bl->kc, bl->mc, bl->nc,
+           times[reps / 2] * 1e3, flops / times[reps / 2] / 1e9, times[0] * 1e3,
+           flops / times[0] / 1e9, packed / 1e6);
+    free(times);
     free(a);
     free(b);
     free(c);
