@@ -44,5 +44,6 @@ old="$work/old/bin/python"
     "$repo/tests/test_forward.py" "$repo/tests/test_errors.py" \
     "$repo/tests/test_parameters.py" "$repo/tests/test_gemm_edges.py" \
     "$repo/tests/test_backward.py" "$repo/tests/test_properties.py" \
-    "$repo/tests/test_bad_input.py" "$repo/tests/test_leaks.py")
+    "$repo/tests/test_robustness.py" "$repo/tests/test_leaks.py" \
+    "$repo/tests/test_arithmetic.py")
 echo "package: done in $(( $(date +%s) - start )) s"
