@@ -214,6 +214,12 @@ model_blocking(const lc_cpu *cpu, const lc_kernel_ops *ops, size_t es)
     /* Direct path: a kc x DNR block of B in half of L1. */
     b.kc_direct = (int)(l1->size / 2 / ((size_t)ops->dnr * es));
     b.kc_direct = LC_MIN(LC_MAX(b.kc_direct / 8 * 8, 16), 256);
+    /* One tile of rows reads B once: few rows at a time keep the streams
+     * few and the accumulators' round trips through C in L1. */
+    b.kc_stream = 8;
+    /* Wide direct tiles (AVX-512) load B once per 4 vectors of FMAs and
+     * beat packing for a few hundred rows; narrow ones only for a few. */
+    b.direct_rows = ops->dnr * (int)es >= 256 ? 256 : 64;
     return b;
 }
 
@@ -226,21 +232,37 @@ typedef struct {
     int family, model_lo, model_hi;
     const char *isa;
     lc_dtype dtype;
-    int kc, mc, nc, kc_direct;
+    int kc, mc, nc, kc_direct, kc_stream, direct_rows;
     const char *source;
 } measured_blocking;
 
 static const measured_blocking measured[] = {
+    /* AMD Zen 4 (family 25, models 16-31: EPYC Genoa): 2 KVM cores, L1d
+     * 32 KiB 8-way, L2 1 MiB 8-way, L3 32 MiB; a zmm FMA issues as two
+     * 256-bit halves, so AVX-512 and AVX2 share a peak (117 GFLOP/s float32
+     * per core). benchmarks/gemm_harness.c, 2 threads, medians, 2026-11-27:
+     * KC 256-1024 x MC 4 values x NC 1024-8192 on (256, 1024) -> 1024,
+     * (4096, 768) -> 3072 and 2048^3; kc_direct 64-512 and kc_stream 1-16
+     * on 1-256 rows; direct_rows from direct vs blocked at 16-2048 rows.
+     * AVX-512 float32 reaches 216 GFLOP/s (92%) on 2048^3, float64 102. */
+    {"AuthenticAMD", 25, 16, 31, "avx512", LC_F32, 1024, 96, 2048, 256, 8, 256,
+     "measured on AMD EPYC Zen 4 (family 25, model 17), gemm_harness, 2026-11-27"},
+    {"AuthenticAMD", 25, 16, 31, "avx512", LC_F64, 512, 56, 1024, 256, 8, 256,
+     "measured on AMD EPYC Zen 4 (family 25, model 17), gemm_harness, 2026-11-27"},
+    {"AuthenticAMD", 25, 16, 31, "avx2", LC_F32, 1024, 72, 2048, 256, 8, 64,
+     "measured on AMD EPYC Zen 4 (family 25, model 17), gemm_harness, 2026-11-27"},
+    {"AuthenticAMD", 25, 16, 31, "avx2", LC_F64, 512, 72, 1024, 256, 8, 64,
+     "measured on AMD EPYC Zen 4 (family 25, model 17), gemm_harness, 2026-11-27"},
     /* AMD Zen 5 (family 26): EPYC, 2 KVM cores, L1d 48 KiB, L2 1 MiB.
      * benchmarks/gemm_harness.c, 2 threads, 2026-11-26, KC swept 256-1024,
      * MC 48-240, on 4096^3, (4096, 768) -> 3072 and (256, 1024) -> 1024. */
-    {"AuthenticAMD", 26, 0, 255, "avx512", LC_F32, 512, 120, 4096, 0,
+    {"AuthenticAMD", 26, 0, 255, "avx512", LC_F32, 512, 120, 4096, 0, 0, 32,
      "measured on AMD EPYC Zen 5 (family 26), gemm_harness, 2026-11-26"},
-    {"AuthenticAMD", 26, 0, 255, "avx512", LC_F64, 384, 56, 2048, 0,
+    {"AuthenticAMD", 26, 0, 255, "avx512", LC_F64, 384, 56, 2048, 0, 0, 32,
      "measured on AMD EPYC Zen 5 (family 26), gemm_harness, 2026-11-26"},
-    {"AuthenticAMD", 26, 0, 255, "avx2", LC_F32, 512, 144, 4096, 0,
+    {"AuthenticAMD", 26, 0, 255, "avx2", LC_F32, 512, 144, 4096, 0, 0, 32,
      "measured on AMD EPYC Zen 5 (family 26), gemm_harness, 2026-11-26"},
-    {"AuthenticAMD", 26, 0, 255, "avx2", LC_F64, 384, 72, 2048, 0,
+    {"AuthenticAMD", 26, 0, 255, "avx2", LC_F64, 384, 72, 2048, 0, 0, 32,
      "measured on AMD EPYC Zen 5 (family 26), gemm_harness, 2026-11-26"},
 };
 
@@ -256,12 +278,14 @@ apply_measured(const lc_cpu *cpu, const char *isa, lc_dtype t, lc_blocking *b)
             b->mc = m->mc ? m->mc : b->mc;
             b->nc = m->nc ? m->nc : b->nc;
             b->kc_direct = m->kc_direct ? m->kc_direct : b->kc_direct;
+            b->kc_stream = m->kc_stream ? m->kc_stream : b->kc_stream;
+            b->direct_rows = m->direct_rows ? m->direct_rows : b->direct_rows;
             b->source = m->source;
         }
     }
 }
 
-/* LINEARC_BLOCKING_F32 / _F64 = "kc,mc,nc" or "kc,mc,nc,kc_direct". */
+/* LINEARC_BLOCKING_F32 / _F64 = "kc,mc,nc[,kc_direct[,kc_stream[,direct_rows]]]". */
 static int
 apply_environment(const char *name, const lc_kernel_ops *ops, lc_blocking *b, const char **why)
 {
@@ -269,18 +293,21 @@ apply_environment(const char *name, const lc_kernel_ops *ops, lc_blocking *b, co
     if (text == NULL || text[0] == '\0') {
         return 0;
     }
-    int v[4] = {0, 0, 0, 0}, used = 0;
-    const int n = sscanf(text, "%d,%d,%d%n,%d%n", &v[0], &v[1], &v[2], &used, &v[3], &used);
+    int v[6] = {0, 0, 0, 0, 0, 0}, used = 0;
+    const int n = sscanf(text, "%d,%d,%d%n,%d%n,%d%n,%d%n", &v[0], &v[1], &v[2], &used,
+                         &v[3], &used, &v[4], &used, &v[5], &used);
     if (n < 3 || text[used] != '\0' || v[0] < 1 || v[1] < ops->mr || v[2] < ops->nr ||
-        (n == 4 && v[3] < 1)) {
-        *why = "must be \"kc,mc,nc\" or \"kc,mc,nc,kc_direct\" with kc >= 1, mc >= MR, "
-               "nc >= NR";
+        (n >= 4 && v[3] < 1) || (n >= 5 && v[4] < 1) || (n == 6 && v[5] < 0)) {
+        *why = "must be \"kc,mc,nc[,kc_direct[,kc_stream[,direct_rows]]]\" with kc >= 1, "
+               "mc >= MR, nc >= NR";
         return -1;
     }
     b->kc = v[0];
     b->mc = v[1] / ops->mr * ops->mr;
     b->nc = v[2] / ops->nr * ops->nr;
-    b->kc_direct = n == 4 ? v[3] : b->kc_direct;
+    b->kc_direct = n >= 4 ? v[3] : b->kc_direct;
+    b->kc_stream = n >= 5 ? v[4] : b->kc_stream;
+    b->direct_rows = n == 6 ? v[5] : b->direct_rows;
     b->source = name;
     return 0;
 }

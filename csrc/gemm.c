@@ -32,9 +32,6 @@
 /* Below this many flops a problem runs on the calling thread alone: a
  * parallel region costs 1-60 us, more than the work. */
 #define SERIAL_FLOPS 4.0e6
-/* The direct path (nothing packed) takes products of at most this many rows
- * whose B is contiguous along n. */
-#define DIRECT_MAX_ROWS 32
 /* It copies A (when A needs converting) into at most this many bytes. */
 #define COPY_MAX_BYTES ((size_t)4 << 20)
 /* It splits B's columns between threads only when B is at least this big:
@@ -48,8 +45,7 @@
 lc_gemm_limits
 lc_gemm_planner_limits(void)
 {
-    return (lc_gemm_limits){DIRECT_MAX_ROWS, SERIAL_FLOPS, COPY_MAX_BYTES,
-                            DIRECT_PARALLEL_BYTES};
+    return (lc_gemm_limits){SERIAL_FLOPS, COPY_MAX_BYTES, DIRECT_PARALLEL_BYTES};
 }
 
 /* ------------------------------------------------------------------------
@@ -61,6 +57,7 @@ typedef struct {
     gemm_path path;
     int threads;
     int copy_a;       /* direct: A is first copied, dense, in the compute type */
+    int split_rows;   /* direct: threads split the rows (too few columns) */
     int shared_a;     /* blocked: the team packs A's block together */
     ptrdiff_t kc, nc; /* blocked: the K and N blocks of this problem */
     ptrdiff_t mc;     /* blocked: rows of A per packed block (per thread) */
@@ -116,7 +113,8 @@ plan_direct(const lc_gemm_args *g, gemm_plan *plan, int nthreads, double flops)
 {
     const size_t es = lc_dtype_size(g->dtype);
     const lc_kernel_ops *ops = lc_config_ops(g->config, g->dtype);
-    if (g->m > DIRECT_MAX_ROWS || !affine_in(&g->b, g->dtype) ||
+    const lc_blocking *bl = lc_config_blocking(g->config, g->dtype);
+    if ((g->m > bl->direct_rows && g->n > ops->dnr) || !affine_in(&g->b, g->dtype) ||
         g->b.cs != (ptrdiff_t)es) {
         return 0;
     }
@@ -127,8 +125,11 @@ plan_direct(const lc_gemm_args *g, gemm_plan *plan, int nthreads, double flops)
     }
     plan->path = PATH_DIRECT;
     const size_t b_bytes = (size_t)g->n * (size_t)g->k * es;
-    if (b_bytes >= DIRECT_PARALLEL_BYTES && flops >= SERIAL_FLOPS / 8) {
-        plan->threads = clamp_threads(nthreads, (g->n + ops->dnr - 1) / ops->dnr);
+    const ptrdiff_t col_tiles = (g->n + ops->dnr - 1) / ops->dnr;
+    const ptrdiff_t row_tiles = (g->m + ops->dmr - 1) / ops->dmr;
+    if (flops >= SERIAL_FLOPS || (b_bytes >= DIRECT_PARALLEL_BYTES && flops >= SERIAL_FLOPS / 8)) {
+        plan->split_rows = col_tiles < nthreads && row_tiles > col_tiles;
+        plan->threads = clamp_threads(nthreads, plan->split_rows ? row_tiles : col_tiles);
     }
     return 1;
 }
@@ -274,31 +275,46 @@ first_start(const lc_gemm_args *g)
 }
 
 /* Direct path, thread t of T: columns of C split in DNR-wide units. A is
- * g->a in place or its dense copy in ws. */
+ * g->a in place or its dense copy in ws. Each kernel call sweeps the
+ * thread's columns for a few rows of A and a K block of B, so B streams
+ * through in order: once when A has a single tile of rows, otherwise from
+ * L2 once per tile of rows. */
 static void
 direct_part(const lc_gemm_args *g, const gemm_plan *plan, void *ws, int t, int T)
 {
     const size_t es = lc_dtype_size(g->dtype);
     const lc_kernel_ops *ops = lc_config_ops(g->config, g->dtype);
-    const ptrdiff_t kcd = lc_config_blocking(g->config, g->dtype)->kc_direct;
+    const lc_blocking *bl = lc_config_blocking(g->config, g->dtype);
+    /* One tile of rows and of columns: the whole chain in registers. One
+     * tile of rows: B streams, a few of its rows at a time. Else B's K
+     * blocks are reused from cache by every tile of rows. */
+    const ptrdiff_t kcd = g->m > ops->dmr ? bl->kc_direct
+                          : g->n > ops->dnr ? bl->kc_stream
+                                            : g->k;
     const char *a = plan->copy_a ? (const char *)ws : g->a.data;
     const ptrdiff_t lda = plan->copy_a ? g->k : g->a.rs / (ptrdiff_t)es;
     const ptrdiff_t pa = plan->copy_a ? 1 : g->a.cs / (ptrdiff_t)es;
     const ptrdiff_t ldb = g->b.rs / (ptrdiff_t)es;
-    ptrdiff_t n0, n1;
-    split_range(g->n, ops->dnr, t, T, &n0, &n1);
+    /* Threads take columns while there are enough, else rows. */
+    ptrdiff_t n0 = 0, n1 = g->n, m0 = 0, m1 = g->m;
+    if (plan->split_rows) {
+        split_range(g->m, ops->dmr, t, T, &m0, &m1);
+    }
+    else {
+        split_range(g->n, ops->dnr, t, T, &n0, &n1);
+    }
+    if (n0 >= n1 || m0 >= m1) {
+        return;
+    }
+    const char *bias = g->bias ? (const char *)g->bias + (size_t)n0 * es : NULL;
     for (ptrdiff_t pc = 0; pc < g->k; pc += kcd) {
         const ptrdiff_t kc = LC_MIN(kcd, g->k - pc);
         const int start = pc == 0 ? first_start(g) : LC_START_C;
-        for (ptrdiff_t j = n0; j < n1; j += ops->dnr) {
-            const int nr = (int)LC_MIN((ptrdiff_t)ops->dnr, n1 - j);
-            const char *bias = g->bias ? (const char *)g->bias + (size_t)j * es : NULL;
-            for (ptrdiff_t i = 0; i < g->m; i += ops->dmr) {
-                ops->direct(kc, a + (size_t)(i * lda + pc * pa) * es, lda, pa,
-                            g->b.data + (size_t)(pc * ldb + j) * es, ldb,
-                            (char *)g->c + (size_t)(i * g->ldc + j) * es, g->ldc,
-                            (int)LC_MIN((ptrdiff_t)ops->dmr, g->m - i), nr, bias, start);
-            }
+        for (ptrdiff_t i = m0; i < m1; i += ops->dmr) {
+            ops->direct(kc, a + (size_t)(i * lda + pc * pa) * es, lda, pa,
+                        g->b.data + (size_t)(pc * ldb + n0) * es, ldb,
+                        (char *)g->c + (size_t)(i * g->ldc + n0) * es, g->ldc,
+                        (int)LC_MIN((ptrdiff_t)ops->dmr, m1 - i), n1 - n0, bias, start);
         }
     }
 }

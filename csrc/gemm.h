@@ -43,7 +43,6 @@ const char *lc_gemm_path(const lc_gemm_args *g, int *threads_used);
 /* The planner's limits, reported by _build_config() so that tests read
  * them instead of copying them. */
 typedef struct {
-    int direct_max_rows;    /* the direct path takes at most this many rows */
     double serial_flops;    /* below this, one thread and no OpenMP region */
     size_t copy_max_bytes;  /* the direct path copies A only up to this size */
     size_t direct_parallel_bytes; /* the direct path splits B only from here */

@@ -84,9 +84,10 @@ dtype_dict(const lc_config *config, lc_dtype t)
 {
     const lc_kernel_ops *ops = lc_config_ops(config, t);
     const lc_blocking *b = lc_config_blocking(config, t);
-    return Py_BuildValue("{s(ii)s(ii)sisisisiss}", "tile", ops->mr, ops->nr, "direct_tile",
-                         ops->dmr, ops->dnr, "kc", b->kc, "mc", b->mc, "nc", b->nc,
-                         "kc_direct", b->kc_direct, "blocking_source", b->source);
+    return Py_BuildValue("{s(ii)s(ii)sisisisisisiss}", "tile", ops->mr, ops->nr,
+                         "direct_tile", ops->dmr, ops->dnr, "kc", b->kc, "mc", b->mc, "nc",
+                         b->nc, "kc_direct", b->kc_direct, "kc_stream", b->kc_stream,
+                         "direct_rows", b->direct_rows, "blocking_source", b->source);
 }
 
 static PyObject *
@@ -107,8 +108,8 @@ build_config(PyObject *module, PyObject *Py_UNUSED(ignored))
         LC_MAX_THREADS, "isa", st->config.kernels->name, "isa_supported", lc_supported_isas(),
         "cpu", cpu_dict(), "float32", dtype_dict(&st->config, LC_F32), "float64",
         dtype_dict(&st->config, LC_F64), "planner",
-        Py_BuildValue("{sisdsnsn}", "direct_max_rows", lim.direct_max_rows, "serial_flops",
-                      lim.serial_flops, "copy_max_bytes", (Py_ssize_t)lim.copy_max_bytes,
+        Py_BuildValue("{sdsnsn}", "serial_flops", lim.serial_flops, "copy_max_bytes",
+                      (Py_ssize_t)lim.copy_max_bytes,
                       "direct_parallel_bytes", (Py_ssize_t)lim.direct_parallel_bytes));
 }
 

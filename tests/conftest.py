@@ -22,21 +22,22 @@ _CONFIG = _linearc._build_config()
 # a build without OpenMP (which runs everything on one thread).
 requires_openmp = pytest.mark.skipif(
     not _CONFIG["openmp"], reason="built without OpenMP: one thread only")
-_PLANNER = _CONFIG["planner"]
-
-
 def expected_path(m, n, k, dtype):
     """The GEMM path of a layer's forward on a contiguous (m, k) input, by the
     documented rule (docs/design.md, "The GEMM"): "direct" for at most
-    direct_max_rows rows (the layer's W.T is always contiguous along n, and
-    a contiguous input needs no copy), "blocked" for more; "fill" when K is
-    0, "empty" when there is nothing to compute. Every path computes the
-    same bits; the rule only decides speed."""
+    direct_rows rows, or any number of rows with a single tile of columns
+    (the layer's W.T is always contiguous along n, and a contiguous input
+    needs no copy), "blocked" otherwise; "fill" when K is 0, "empty" when
+    there is nothing to compute. Every path computes the same bits; the rule
+    only decides speed."""
     if m == 0 or n == 0:
         return "empty"
     if k == 0:
         return "fill"
-    return "direct" if m <= _PLANNER["direct_max_rows"] else "blocked"
+    conf = _CONFIG[np.dtype(dtype).name]
+    if m <= conf["direct_rows"] or n <= conf["direct_tile"][1]:
+        return "direct"
+    return "blocked"
 
 
 @pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])

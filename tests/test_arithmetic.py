@@ -24,7 +24,6 @@ from linearc import _linearc
 from conftest import requires_openmp
 
 CONFIG = _linearc._build_config()
-DIRECT_MAX = CONFIG["planner"]["direct_max_rows"]
 
 
 # --- the exact reference ----------------------------------------------------
@@ -100,10 +99,10 @@ def test_the_chain_is_not_the_float64_rounded_sum():
 
 # --- batch invariance -------------------------------------------------------
 
-BATCHES = [1, 2, 5, 8, 9, 16, 17, 31, 32, 33, 64, 100, 257]
+BATCHES = [1, 2, 5, 8, 9, 16, 17, 31, 32, 33, 64, 100, 256, 257, 300]
 
 
-@pytest.mark.parametrize("k,n", [(64, 64), (257, 130), (1024, 48)])
+@pytest.mark.parametrize("k,n", [(64, 64), (257, 130), (1024, 48), (40, 300)])
 def test_a_row_alone_equals_the_row_in_any_batch(k, n, dtype):
     layer = linearc.Linear(k, n, dtype=dtype, seed=k)
     data = np.random.default_rng(k).standard_normal((300, k)).astype(dtype)
@@ -141,9 +140,11 @@ def test_functional_linear_is_the_same_arithmetic(dtype):
 
 
 def test_forward_paths_are_all_exercised():
-    """The invariance above covers both GEMM paths."""
-    paths = {_linearc._gemm_path(m, 64, 64, np.float32, 1)[0] for m in BATCHES}
-    assert paths == {"direct", "blocked"}
+    """The invariance above covers both GEMM paths (n = 130: more than one
+    direct tile of columns)."""
+    for dtype in (np.float32, np.float64):
+        paths = {_linearc._gemm_path(m, 130, 257, dtype, 1)[0] for m in BATCHES}
+        assert paths == {"direct", "blocked"}
 
 
 # --- threads ------------------------------------------------------------------

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 import linearc
-from linearc._linearc import _gemm_path
 from conftest import assert_linear_close
 
 da = pytest.importorskip("dask.array")
@@ -42,23 +41,6 @@ def apply_layer(layer, x):
 @pytest.fixture
 def layer(dtype):
     return linearc.Linear(48, 20, dtype=dtype, seed=7)
-
-
-# Rows of the whole arrays below and of their blocks.
-ROWS = {"map_blocks": (240, [20, 40]), "uneven": (250, [100, 90, 60]),
-        "memmap": (300, [64, 44]), "distributed": (240, [60])}
-
-
-@pytest.mark.parametrize("case", list(ROWS))
-def test_blocks_take_other_paths_than_the_whole(case, layer):
-    """What the bitwise comparisons below prove: blocks of a few rows run on
-    the direct path and the whole on the blocked one, or blocks of other
-    sizes, and still give the whole array's bits (one arithmetic everywhere,
-    docs/design.md)."""
-    whole, blocks = ROWS[case]
-    n, k = layer.out_features, layer.in_features
-    assert _gemm_path(whole, n, k, layer.dtype, 2)[0] == "blocked"
-    assert all(rows != whole for rows in blocks)
 
 
 def test_map_blocks_matches_in_memory(layer, rng):

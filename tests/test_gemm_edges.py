@@ -1,8 +1,8 @@
 """GEMM edge cases: sizes just below, at and past every register-tile and
 cache-block edge of the kernel set and blocking in use, on every forward
 path as conftest.expected_path() states the rule: "direct" (nothing packed)
-for at most planner["direct_max_rows"] rows, "blocked" otherwise, "fill" for
-K == 0 and "empty" when there is nothing to compute. Also strided inputs
+for at most direct_rows rows or a single tile of columns, "blocked"
+otherwise, "fill" for K == 0 and "empty" when there is nothing to compute. Also strided inputs
 through the packers, dtype conversion, and bit-identical results for 1 vs 2
 threads.
 
@@ -27,11 +27,21 @@ from conftest import assert_linear_close, expected_path, requires_openmp
 
 CONFIG = _linearc._build_config()
 ISA = CONFIG["isa"]
-DIRECT_MAX_ROWS = CONFIG["planner"]["direct_max_rows"]
 
 
 def conf(dtype):
     return CONFIG[np.dtype(dtype).name]
+
+
+def direct_rows(dtype):
+    """The most rows the direct path takes (with more than one column tile)."""
+    return conf(dtype)["direct_rows"]
+
+
+def blocked_n(dtype):
+    """The fewest columns that send more than direct_rows rows to the blocked
+    path: more than one direct tile of columns."""
+    return direct_tile(dtype)[1] + 1
 
 
 def kc(dtype):
@@ -80,11 +90,12 @@ def around(v):
 
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 def test_tile_edges(dtype, bias, rng):
-    """Packed tiles (rows past the direct path) and direct tiles."""
+    """Packed tiles: rows past the direct path, columns past one direct tile
+    and around multiples of NR."""
     mr, nr = tile(dtype)
-    ms = sorted({DIRECT_MAX_ROWS + 1, *around(DIRECT_MAX_ROWS + mr),
-                 DIRECT_MAX_ROWS + 2 * mr + 1})
-    ns = sorted({1, 2, *around(nr), *around(2 * nr), 3 * nr + 1} - {0})
+    dr, first = direct_rows(dtype), blocked_n(dtype)
+    ms = sorted({dr + 1, *around(dr + mr), dr + 2 * mr + 1})
+    ns = sorted({first, *(n for v in range(1, 6) for n in around(v * nr) if n >= first)})
     for m in ms:
         for n in ns:
             run_case(m, n, 7, dtype, rng, bias)
@@ -93,7 +104,7 @@ def test_tile_edges(dtype, bias, rng):
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 def test_direct_tile_edges(dtype, bias, rng):
     dmr, dnr = direct_tile(dtype)
-    ms = sorted({1, 2, *around(dmr), *around(2 * dmr), DIRECT_MAX_ROWS} - {0})
+    ms = sorted({1, 2, *around(dmr), *around(2 * dmr), direct_rows(dtype)} - {0})
     ns = sorted({1, 3, *around(dnr), *around(2 * dnr), 16, 17} - {0})
     for m in ms:
         for n in ns:
@@ -112,8 +123,8 @@ def test_k_edges(k_edge, dtype, bias, rng):
     """K around the packed path's KC (rows past the direct path)."""
     k = K_EDGES[k_edge](kc(dtype))
     mr, nr = tile(dtype)
-    for m in (DIRECT_MAX_ROWS + 1, DIRECT_MAX_ROWS + mr + 1):
-        for n in (nr - 1, nr + 1):
+    for m in (direct_rows(dtype) + 1, direct_rows(dtype) + mr + 1):
+        for n in (blocked_n(dtype), 4 * nr + 1):
             run_case(m, n, k, dtype, rng, bias)
 
 
@@ -122,7 +133,7 @@ def test_direct_k_edges(k_edge, dtype, rng):
     """K around the direct path's K block, with and without a bias."""
     k = K_EDGES[k_edge](conf(dtype)["kc_direct"])
     dmr, dnr = direct_tile(dtype)
-    for m in (1, dmr + 1, DIRECT_MAX_ROWS):
+    for m in (1, dmr + 1, direct_rows(dtype)):
         for n in (dnr - 1, dnr + 1):
             run_case(m, n, k, dtype, rng, bias=m != 1)
 
@@ -130,11 +141,11 @@ def test_direct_k_edges(k_edge, dtype, rng):
 # --- cache-block edges -----------------------------------------------------
 
 def test_mc_edges(dtype, rng):
-    """M around MC (and 2 * MC) with K crossing a KC block."""
+    """M around MC (and 2 * MC, past the direct path) with K crossing a KC
+    block."""
     mc, _ = blocks(dtype)
-    _, nr = tile(dtype)
-    for m in [*around(mc), 2 * mc + 1]:
-        run_case(m, nr + 3, kc(dtype) + 1, dtype, rng)
+    for m in [*around(mc), 2 * mc + 1, direct_rows(dtype) + mc + 1]:
+        run_case(m, blocked_n(dtype) + 3, kc(dtype) + 1, dtype, rng)
 
 
 def test_nc_edges(dtype, rng):
@@ -142,17 +153,18 @@ def test_nc_edges(dtype, rng):
     K tiny keeps this cheap."""
     _, nc = blocks(dtype)
     for n in around(nc):
-        for m in (3, DIRECT_MAX_ROWS + 1):
+        for m in (3, direct_rows(dtype) + 1):
             run_case(m, n, 3, dtype, rng)
     # Past NC with K crossing a KC block: the B panel is repacked per block.
-    run_case(DIRECT_MAX_ROWS + 1, nc + 1, kc(dtype) + 1, dtype, rng, bias=False)
+    run_case(direct_rows(dtype) + 1, nc + 1, kc(dtype) + 1, dtype, rng, bias=False)
 
 
 def test_all_edges_at_once(dtype, rng):
     """Partial tiles, partial M block and three K blocks in one problem."""
     mr, nr = tile(dtype)
     mc, _ = blocks(dtype)
-    run_case(mc + mr + 1, 2 * nr + 3, 2 * kc(dtype) + 1, dtype, rng)
+    m = direct_rows(dtype) + mc + mr + 1
+    run_case(m, blocked_n(dtype) + nr + 3, 2 * kc(dtype) + 1, dtype, rng)
 
 
 def test_empty_shapes(dtype, rng):
@@ -195,9 +207,8 @@ STRIDE_CASES = {
 def test_strided_input_nan_gaps(case, dtype, rng):
     steps, flip = STRIDE_CASES[case]
     mr, nr = tile(dtype)
-    for m, k in [(5, 19), (DIRECT_MAX_ROWS, kc(dtype) + 1),
-                 (DIRECT_MAX_ROWS + mr + 1, 2 * kc(dtype) + 1)]:
-        n = nr + 1
+    for m, k, n in [(5, 19, nr + 1), (direct_rows(dtype), kc(dtype) + 1, nr + 1),
+                    (direct_rows(dtype) + mr + 1, 2 * kc(dtype) + 1, blocked_n(dtype))]:
         check_path(m, n, k, dtype)
         layer = make_layer(k, n, dtype)
         data = rng.standard_normal((m, k)).astype(dtype)
@@ -214,11 +225,11 @@ def test_fortran_and_rank3_strided(dtype, rng):
     mr, nr = tile(dtype)
     k, n = kc(dtype) + 3, nr + 2
     layer = make_layer(k, n, dtype)
-    for m in (6, DIRECT_MAX_ROWS + mr + 1):
+    for m in (6, direct_rows(dtype) + mr + 1):
         data = rng.standard_normal((m, k)).astype(dtype)
         xf = np.asfortranarray(data)
         assert_linear_close(layer(xf), data, layer.weight, layer.bias)
-    # 6 rows: direct path (copied first); 45 rows: blocked.
+    # 6 rows: direct path (copied first); more: the same, with more rows.
     for lead in [(2, 3), (3, 15)]:
         data = rng.standard_normal((*lead, k)).astype(dtype)
         x = nan_strided(data, (2, 3, 2), flip=True)
@@ -237,7 +248,7 @@ def test_strided_weight_functional(dtype, rng):
     bdata = rng.standard_normal(n).astype(dtype)
     w = nan_strided(wdata, (2, 3), flip=True)
     b = nan_strided(bdata, (2,), flip=True)
-    for m in (4, DIRECT_MAX_ROWS + mr + 1):
+    for m in (4, direct_rows(dtype) + mr + 1):
         data = rng.standard_normal((m, k)).astype(dtype)
         x = nan_strided(data, (3, 2))
         y = linearc.linear(x, w, b)
@@ -251,8 +262,8 @@ def test_strided_weight_functional(dtype, rng):
 def test_float64_into_float32_layer(strided, rng):
     mr, nr = tile(np.float32)
     kc32 = kc(np.float32)
-    for m, k in [(3, 7), (DIRECT_MAX_ROWS, kc32 + 1), (DIRECT_MAX_ROWS + mr + 1, 2 * kc32 + 1)]:
-        n = nr + 1
+    for m, k, n in [(3, 7, nr + 1), (direct_rows(np.float32), kc32 + 1, nr + 1),
+                    (direct_rows(np.float32) + mr + 1, 2 * kc32 + 1, blocked_n(np.float32))]:
         layer = make_layer(k, n, np.float32)
         # float64 values that float32 cannot hold exactly
         data = rng.standard_normal((m, k))
@@ -267,8 +278,8 @@ def test_float64_into_float32_layer(strided, rng):
 
 def test_integer_and_float16_inputs(dtype, rng):
     mr, nr = tile(dtype)
-    for m in (4, DIRECT_MAX_ROWS + mr + 1):
-        layer = make_layer(kc(dtype) + 1, nr + 1, dtype)
+    for m in (4, direct_rows(dtype) + mr + 1):
+        layer = make_layer(kc(dtype) + 1, blocked_n(dtype), dtype)
         for src in (np.int32, np.float16, np.int8):
             x = (rng.standard_normal((m, kc(dtype) + 1)) * 8).astype(src)
             assert_linear_close(layer(x), x, layer.weight, layer.bias,
@@ -292,12 +303,14 @@ def thread_shapes(dtype):
     mc, _ = blocks(dtype)
     _, dnr = direct_tile(dtype)
     k = 2 * kc(dtype) + 1
-    few = DIRECT_MAX_ROWS + 1
+    dr = direct_rows(dtype)
     return [
-        (DIRECT_MAX_ROWS, past_serial(DIRECT_MAX_ROWS, k, dnr), k),  # direct, split by columns
-        (3, 600, 2 * kc(dtype) + 301),                                # direct, W big enough to split
-        (max(mc + mr + 1, past_serial(2 * nr + 5, k, mr)), 2 * nr + 5, k),  # blocked, own rows
-        (few, past_serial(few, k, nr), k),    # blocked, A shared, tiles split in 2-D
+        (dr, past_serial(dr, k, dnr), k),         # direct, split by columns
+        (3, 600, 2 * kc(dtype) + 301),            # direct, W big enough to split
+        (past_serial(dnr, k, 6 * mr), dnr, k),    # direct, one tile of columns: split by rows
+        (max(dr + mc + mr + 1, past_serial(blocked_n(dtype), k, mr)), blocked_n(dtype), k),
+        # blocked, few rows and wide N: A shared, tiles split in two dimensions
+        (dr + 1, past_serial(dr + 1, k, nr), k),
     ]
 
 

@@ -97,24 +97,31 @@ mask_f64(int n)
 PACKED_TILE(float, F32)
 PACKED_TILE(double, F64)
 
-/* Direct tiles: ROWS is exactly mr (see avx512.c). */
+/* Direct tiles: ROWS is exactly mr (see avx512.c). With FULL, every
+ * vector is whole: plain loads and stores, which AMD runs much faster than
+ * vmaskmov. */
+#define LOADU_F32(p) _mm256_loadu_ps(p)
+#define LOADU_F64(p) _mm256_loadu_pd(p)
+#define STOREU_F32(p, v) _mm256_storeu_ps((p), (v))
+#define STOREU_F64(p, v) _mm256_storeu_pd((p), (v))
 #define DIRECT_TILE_BODY(T, S)                                                          \
-    LC_ALWAYS_INLINE void direct_body_##S(const int ROWS, const int VECS, ptrdiff_t kc,  \
-                                          const T *a, ptrdiff_t lda, ptrdiff_t pa,      \
-                                          const T *b, ptrdiff_t ldb, T *c, ptrdiff_t ldc, \
-                                          int nr, const T *bias, int start)             \
+    LC_ALWAYS_INLINE void direct_body_##S(const int ROWS, const int VECS, const int FULL, \
+                                          ptrdiff_t kc, const T *a, ptrdiff_t lda,      \
+                                          ptrdiff_t pa, const T *b, ptrdiff_t ldb, T *c, \
+                                          ptrdiff_t ldc, int nr, const T *bias, int start) \
     {                                                                                   \
         enum { L = 32 / sizeof(T) };                                                    \
         __m256i m[VECS_MAX];                                                            \
         V_##S acc[DMR][VECS_MAX];                                                       \
-        _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) { \
+        _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                        \
             m[v] = MASK_##S(nr - L * v);                                                \
         }                                                                               \
         _Pragma("GCC unroll 6") for (int i = 0; i < ROWS; i++) {                        \
             _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                    \
-                acc[i][v] = start == LC_START_C      ? LOADM_##S(m[v], c + i * ldc + L * v) \
-                            : start == LC_START_BIAS ? LOADM_##S(m[v], bias + L * v)    \
-                                                     : ZERO_##S();                      \
+                const T *src = start == LC_START_C ? c + i * ldc + L * v : bias + L * v; \
+                acc[i][v] = start == LC_START_ZERO ? ZERO_##S()                          \
+                            : FULL             ? LOADU_##S(src)                         \
+                                               : LOADM_##S(m[v], src);                  \
             }                                                                           \
         }                                                                               \
         _Pragma("GCC unroll 2") for (ptrdiff_t p = 0; p < kc; p++)                      \
@@ -122,9 +129,9 @@ PACKED_TILE(double, F64)
             const T *bp = b + p * ldb;                                                  \
             V_##S bv[VECS_MAX];                                                         \
             _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                    \
-                bv[v] = LOADM_##S(m[v], bp + L * v);                                    \
+                bv[v] = FULL ? LOADU_##S(bp + L * v) : LOADM_##S(m[v], bp + L * v);     \
             }                                                                           \
-            __builtin_prefetch(bp + L * VECS, 0, 3);                                    \
+            __builtin_prefetch(bp + L * VECS * 4, 0, 2);                                \
             _Pragma("GCC unroll 6") for (int i = 0; i < ROWS; i++) {                    \
                 const V_##S ai = SET1_##S(a[i * lda + p * pa]);                         \
                 _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                \
@@ -134,7 +141,12 @@ PACKED_TILE(double, F64)
         }                                                                               \
         _Pragma("GCC unroll 6") for (int i = 0; i < ROWS; i++) {                        \
             _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                    \
-                STOREM_##S(c + i * ldc + L * v, m[v], acc[i][v]);                       \
+                if (FULL) {                                                             \
+                    STOREU_##S(c + i * ldc + L * v, acc[i][v]);                         \
+                }                                                                       \
+                else {                                                                  \
+                    STOREM_##S(c + i * ldc + L * v, m[v], acc[i][v]);                   \
+                }                                                                       \
             }                                                                           \
         }                                                                               \
     }
@@ -142,31 +154,40 @@ PACKED_TILE(double, F64)
 DIRECT_TILE_BODY(float, F32)
 DIRECT_TILE_BODY(double, F64)
 
-#define DIRECT_CASE(S, R)                                                               \
+/* One call sweeps all n columns in tiles of two vectors (see avx512.c). */
+#define DIRECT_SWEEP(S, R, L)                                                           \
     case R:                                                                             \
-        if (vecs == 2) {                                                                \
-            direct_body_##S(R, 2, kc, a, lda, pa, b, ldb, c, ldc, nr, bias, start);     \
+        for (; j + 2 * L <= n; j += 2 * L) {                                            \
+            direct_body_##S(R, 2, 1, kc, a, lda, pa, b + j, ldb, c + j, ldc, 2 * L,     \
+                            bias ? bias + j : NULL, start);                             \
         }                                                                               \
-        else {                                                                          \
-            direct_body_##S(R, 1, kc, a, lda, pa, b, ldb, c, ldc, nr, bias, start);     \
+        if (n - j > L) {                                                                \
+            direct_body_##S(R, 2, 0, kc, a, lda, pa, b + j, ldb, c + j, ldc, (int)(n - j), \
+                            bias ? bias + j : NULL, start);                             \
+        }                                                                               \
+        else if (n > j) {                                                               \
+            direct_body_##S(R, 1, 0, kc, a, lda, pa, b + j, ldb, c + j, ldc, (int)(n - j), \
+                            bias ? bias + j : NULL, start);                             \
         }                                                                               \
         break;
-#define DIRECT_DISPATCH(S, L)                                                           \
-    static void direct_avx2_##S(ptrdiff_t kc, const void *a, ptrdiff_t lda,             \
-                                ptrdiff_t pa, const void *b, ptrdiff_t ldb, void *c,    \
-                                ptrdiff_t ldc, int mr, int nr, const void *bias,        \
+#define DIRECT_DISPATCH(T, S, L)                                                        \
+    static void direct_avx2_##S(ptrdiff_t kc, const void *a_, ptrdiff_t lda,            \
+                                ptrdiff_t pa, const void *b_, ptrdiff_t ldb, void *c_,  \
+                                ptrdiff_t ldc, int mr, ptrdiff_t n, const void *bias_,  \
                                 int start)                                              \
     {                                                                                   \
-        const int vecs = nr > L ? 2 : 1;                                                \
+        const T *a = a_, *b = b_, *bias = bias_;                                        \
+        T *c = c_;                                                                      \
+        ptrdiff_t j = 0;                                                                \
         switch (mr) {                                                                   \
-            DIRECT_CASE(S, 1) DIRECT_CASE(S, 2) DIRECT_CASE(S, 3)                       \
-            DIRECT_CASE(S, 4) DIRECT_CASE(S, 5) DIRECT_CASE(S, 6)                       \
+            DIRECT_SWEEP(S, 1, L) DIRECT_SWEEP(S, 2, L) DIRECT_SWEEP(S, 3, L)           \
+            DIRECT_SWEEP(S, 4, L) DIRECT_SWEEP(S, 5, L) DIRECT_SWEEP(S, 6, L)           \
         default: break;                                                                 \
         }                                                                               \
     }
 
-DIRECT_DISPATCH(F32, 8)
-DIRECT_DISPATCH(F64, 4)
+DIRECT_DISPATCH(float, F32, 8)
+DIRECT_DISPATCH(double, F64, 4)
 
 /* Transposing packs on 8x8 (float32) and 4x4 (float64) register blocks. */
 LC_ALWAYS_INLINE void

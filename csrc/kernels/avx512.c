@@ -183,7 +183,7 @@ tile_avx512_f64_14x16(ptrdiff_t kc, const void *a, const void *b, void *c, ptrdi
             V_##S bv[DVECS];                                                            \
             _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                    \
                 bv[v] = LOADM_##S(m[v], bp + L * v);                                    \
-                __builtin_prefetch(bp + L * (VECS + v), 0, 3);                          \
+                __builtin_prefetch(bp + L * (VECS * 4 + v), 0, 2);                          \
             }                                                                           \
             _Pragma("GCC unroll 6") for (int i = 0; i < ROWS; i++) {                    \
                 const V_##S ai = SET1_##S(a[i * lda + p * pa]);                         \
@@ -202,29 +202,45 @@ tile_avx512_f64_14x16(ptrdiff_t kc, const void *a, const void *b, void *c, ptrdi
 DIRECT_TILE_BODY(float, F32)
 DIRECT_TILE_BODY(double, F64)
 
-/* Dispatch on the exact rows and the vectors the columns need. */
-#define DIRECT_DISPATCH(S, L)                                                           \
-    static void direct_avx512_##S(ptrdiff_t kc, const void *a, ptrdiff_t lda,           \
-                                  ptrdiff_t pa, const void *b, ptrdiff_t ldb, void *c,  \
-                                  ptrdiff_t ldc, int mr, int nr, const void *bias,      \
+/* One call sweeps all n columns: full tiles of DVECS vectors, then the
+ * last, partial one (1 to DVECS vectors, the last of them masked); each
+ * with the exact number of rows. */
+#define DIRECT_SWEEP(S, R, L)                                                           \
+    case R:                                                                             \
+        for (; j + DVECS * L <= n; j += DVECS * L) {                                    \
+            direct_body_##S(R, DVECS, kc, a, lda, pa, b + j, ldb, c + j, ldc,           \
+                            DVECS * L, bias ? bias + j : NULL, start);                  \
+        }                                                                               \
+        switch ((int)((n - j + L - 1) / L)) {                                           \
+        case 1: direct_body_##S(R, 1, kc, a, lda, pa, b + j, ldb, c + j, ldc,           \
+                                (int)(n - j), bias ? bias + j : NULL, start); break;    \
+        case 2: direct_body_##S(R, 2, kc, a, lda, pa, b + j, ldb, c + j, ldc,           \
+                                (int)(n - j), bias ? bias + j : NULL, start); break;    \
+        case 3: direct_body_##S(R, 3, kc, a, lda, pa, b + j, ldb, c + j, ldc,           \
+                                (int)(n - j), bias ? bias + j : NULL, start); break;    \
+        case 4: direct_body_##S(R, 4, kc, a, lda, pa, b + j, ldb, c + j, ldc,           \
+                                (int)(n - j), bias ? bias + j : NULL, start); break;    \
+        default: break;                                                                 \
+        }                                                                               \
+        break;
+#define DIRECT_DISPATCH(T, S, L)                                                        \
+    static void direct_avx512_##S(ptrdiff_t kc, const void *a_, ptrdiff_t lda,          \
+                                  ptrdiff_t pa, const void *b_, ptrdiff_t ldb, void *c_, \
+                                  ptrdiff_t ldc, int mr, ptrdiff_t n, const void *bias_, \
                                   int start)                                            \
     {                                                                                   \
-        const int vecs = (nr + L - 1) / L;                                              \
-        switch (mr * 8 + vecs) {                                                        \
-        DIRECT_CASES(S, 1) DIRECT_CASES(S, 2) DIRECT_CASES(S, 3)                        \
-        DIRECT_CASES(S, 4) DIRECT_CASES(S, 5) DIRECT_CASES(S, 6)                        \
+        const T *a = a_, *b = b_, *bias = bias_;                                        \
+        T *c = c_;                                                                      \
+        ptrdiff_t j = 0;                                                                \
+        switch (mr) {                                                                   \
+            DIRECT_SWEEP(S, 1, L) DIRECT_SWEEP(S, 2, L) DIRECT_SWEEP(S, 3, L)           \
+            DIRECT_SWEEP(S, 4, L) DIRECT_SWEEP(S, 5, L) DIRECT_SWEEP(S, 6, L)           \
         default: break;                                                                 \
         }                                                                               \
     }
-#define DIRECT_CASE(S, R, VS)                                                           \
-    case R * 8 + VS:                                                                    \
-        direct_body_##S(R, VS, kc, a, lda, pa, b, ldb, c, ldc, nr, bias, start);        \
-        break;
-#define DIRECT_CASES(S, R)                                                              \
-    DIRECT_CASE(S, R, 1) DIRECT_CASE(S, R, 2) DIRECT_CASE(S, R, 3) DIRECT_CASE(S, R, 4)
 
-DIRECT_DISPATCH(F32, 16)
-DIRECT_DISPATCH(F64, 8)
+DIRECT_DISPATCH(float, F32, 16)
+DIRECT_DISPATCH(double, F64, 8)
 
 /*
  * Transposing packs. A 16x16 (float32) or 8x8 (float64) block of rows is

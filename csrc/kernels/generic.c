@@ -53,13 +53,11 @@
         GENERIC_STORE(MR, NR)                                                           \
     }                                                                                   \
                                                                                         \
-    static void direct_generic_##SUFFIX(ptrdiff_t kc, const void *a_, ptrdiff_t lda,    \
-                                        ptrdiff_t pa, const void *b_, ptrdiff_t ldb,    \
-                                        void *c_, ptrdiff_t ldc, int mr, int nr,        \
-                                        const void *bias_, int start)                   \
+    static void direct_tile_##SUFFIX(ptrdiff_t kc, const T *a, ptrdiff_t lda,           \
+                                     ptrdiff_t pa, const T *b, ptrdiff_t ldb, T *c,     \
+                                     ptrdiff_t ldc, int mr, int nr, const T *bias,      \
+                                     int start)                                         \
     {                                                                                   \
-        const T *a = a_, *b = b_, *bias = bias_;                                        \
-        T *c = c_;                                                                      \
         GENERIC_START(T, MR, NR)                                                        \
         for (ptrdiff_t p = 0; p < kc; p++) {                                            \
             for (int i = 0; i < mr; i++) {                                              \
@@ -69,6 +67,20 @@
             }                                                                           \
         }                                                                               \
         GENERIC_STORE(MR, NR)                                                           \
+    }                                                                                   \
+                                                                                        \
+    static void direct_generic_##SUFFIX(ptrdiff_t kc, const void *a, ptrdiff_t lda,     \
+                                        ptrdiff_t pa, const void *b_, ptrdiff_t ldb,    \
+                                        void *c_, ptrdiff_t ldc, int mr, ptrdiff_t n,   \
+                                        const void *bias_, int start)                   \
+    {                                                                                   \
+        const T *b = b_, *bias = bias_;                                                 \
+        T *c = c_;                                                                      \
+        for (ptrdiff_t j = 0; j < n; j += NR) {                                         \
+            direct_tile_##SUFFIX(kc, a, lda, pa, b + j, ldb, c + j, ldc, mr,            \
+                                 (int)(n - j < NR ? n - j : NR), bias ? bias + j : NULL, \
+                                 start);                                                \
+        }                                                                               \
     }
 
 GENERIC_KERNELS(float, f32, fmaf, GEN_MR, GEN_NR)

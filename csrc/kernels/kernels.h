@@ -37,13 +37,15 @@ typedef void (*lc_tile_fn)(ptrdiff_t kc, const void *a, const void *b, void *c, 
                            int mr, int nr, const void *bias, int start);
 
 /*
- * Direct tile, nothing packed (few rows, B contiguous along j): the same
+ * Direct tiles, nothing packed (few rows, B contiguous along j): the same
  * chains with a(i, p) = a[i*lda + p*pa] (read by broadcasts, any strides)
- * and b(p, j) = b[p*ldb + j], for i < mr (<= DMR), j < nr (<= DNR).
+ * and b(p, j) = b[p*ldb + j], for i < mr (<= DMR) and all j < n: one call
+ * sweeps the columns in tiles of up to DNR, so that a few rows of B stream
+ * through once, in order.
  */
 typedef void (*lc_direct_fn)(ptrdiff_t kc, const void *a, ptrdiff_t lda, ptrdiff_t pa,
                              const void *b, ptrdiff_t ldb, void *c, ptrdiff_t ldc, int mr,
-                             int nr, const void *bias, int start);
+                             ptrdiff_t n, const void *bias, int start);
 
 /*
  * Transposing pack of one micro-panel: dst[p*R + i] = rows[i][p] for
@@ -56,7 +58,7 @@ typedef void (*lc_pack_fn)(ptrdiff_t kc, int R, const void *const *rows, void *d
 /* The kernels of one element type. */
 typedef struct {
     int mr, nr;               /* packed tile */
-    int dmr, dnr;             /* largest direct tile */
+    int dmr, dnr;             /* largest direct tile: rows, and columns per tile */
     lc_tile_fn tile;
     lc_direct_fn direct;
     lc_pack_fn pack_transpose; /* NULL: pack.c's portable loop */

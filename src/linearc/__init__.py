@@ -66,7 +66,8 @@ def get_config() -> dict[str, Any]:
         config[f"blocking_{dtype}"] = (
             f"tile {d['tile'][0]}x{d['tile'][1]}, KC {d['kc']}, MC {d['mc']}, "
             f"NC {d['nc']}; direct tile {d['direct_tile'][0]}x"
-            f"{d['direct_tile'][1]}, KC {d['kc_direct']} ({d['blocking_source']})")
+            f"{d['direct_tile'][1]}, KC {d['kc_direct']} ({d['kc_stream']} for one "
+            f"tile of rows), up to {d['direct_rows']} rows ({d['blocking_source']})")
     if not raw["openmp"]:
         config["openmp"] = "no (built without OpenMP: the GEMM runs on one thread)"
     return config

@@ -51,10 +51,11 @@ class _DtypeConfig(TypedDict):
     mc: int
     nc: int
     kc_direct: int
+    kc_stream: int
+    direct_rows: int  # the direct path takes up to this many rows
     blocking_source: str
 
 class _Planner(TypedDict):
-    direct_max_rows: int  # the direct path takes at most this many rows
     serial_flops: float  # below this, one thread
     copy_max_bytes: int  # the direct path copies A up to this size
     direct_parallel_bytes: int  # it splits B between threads from this size
