@@ -1,5 +1,6 @@
 /* Python objects to GEMM operands, with the errors users see (arrays.h). */
 #include "arrays.h" /* Python.h first */
+#include "workspace.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -451,6 +452,58 @@ lc_check_out(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims, ptrdiff_
     }
     *ldc = rs / es;
     return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Results.
+ */
+#define RESULT_CAPSULE "linearc.result"
+
+typedef struct {
+    void *buffer;
+    size_t capacity;
+} result_memory;
+
+static void
+give_back_result(PyObject *capsule)
+{
+    result_memory *r = PyCapsule_GetPointer(capsule, RESULT_CAPSULE);
+    lc_result_give(r->buffer, r->capacity);
+    PyMem_RawFree(r);
+}
+
+PyArrayObject *
+lc_new_result(lc_dtype t, int ndim, const npy_intp *dims)
+{
+    size_t bytes = lc_dtype_size(t);
+    for (int i = 0; i < ndim; i++) {
+        bytes *= (size_t)dims[i]; /* the caller's shape is describable */
+    }
+    if (bytes < LC_RESULT_MIN_BYTES) {
+        return (PyArrayObject *)PyArray_NewFromDescr(&PyArray_Type, lc_descr(t), ndim,
+                                                     (npy_intp *)dims, NULL, NULL, 0, NULL);
+    }
+    result_memory *r = PyMem_RawMalloc(sizeof(result_memory));
+    if (r == NULL || (r->buffer = lc_result_take(bytes, &r->capacity)) == NULL) {
+        PyMem_RawFree(r);
+        return (PyArrayObject *)PyErr_Format(PyExc_MemoryError,
+                                             "cannot allocate %zu bytes for a result", bytes);
+    }
+    PyObject *owner = PyCapsule_New(r, RESULT_CAPSULE, give_back_result);
+    if (owner == NULL) {
+        lc_result_give(r->buffer, r->capacity);
+        PyMem_RawFree(r);
+        return NULL;
+    }
+    PyArrayObject *arr = (PyArrayObject *)PyArray_NewFromDescr(
+        &PyArray_Type, lc_descr(t), ndim, (npy_intp *)dims, NULL, r->buffer, NPY_ARRAY_CARRAY,
+        NULL);
+    if (arr == NULL || PyArray_SetBaseObject(arr, owner) < 0) {
+        Py_XDECREF(arr);
+        Py_XDECREF(owner); /* NULL array: owner not stolen */
+        return NULL;
+    }
+    return arr;
 }
 
 static void

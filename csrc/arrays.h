@@ -87,6 +87,12 @@ int lc_collapse_leading(int ndim, const npy_intp *dims, const npy_intp *strides,
 int lc_check_out(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims,
                  ptrdiff_t *ldc);
 
+/* A new C-contiguous array for a result: big ones over a buffer from the
+ * result cache (workspace.h), which the array's base gives back when the
+ * array goes; small ones from NumPy. New reference, or NULL with
+ * MemoryError. */
+PyArrayObject *lc_new_result(lc_dtype t, int ndim, const npy_intp *dims);
+
 /* Whether the memory spans of two arrays overlap (a cheap bounds test). */
 int lc_arrays_may_overlap(PyArrayObject *a, PyArrayObject *b);
 int lc_array_overlaps_span(PyArrayObject *a, const void *lo, size_t bytes);

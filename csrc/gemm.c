@@ -285,12 +285,14 @@ direct_part(const lc_gemm_args *g, const gemm_plan *plan, void *ws, int t, int T
     const size_t es = lc_dtype_size(g->dtype);
     const lc_kernel_ops *ops = lc_config_ops(g->config, g->dtype);
     const lc_blocking *bl = lc_config_blocking(g->config, g->dtype);
-    /* One tile of rows and of columns: the whole chain in registers. One
-     * tile of rows: B streams, a few of its rows at a time. Else B's K
-     * blocks are reused from cache by every tile of rows. */
-    const ptrdiff_t kcd = g->m > ops->dmr ? bl->kc_direct
-                          : g->n > ops->dnr ? bl->kc_stream
-                                            : g->k;
+    /* One tile of rows and a B that fits in cache (or a single tile of
+     * columns): the whole chain in one pass. One tile of rows and a big B:
+     * B streams from memory, a few of its rows at a time. Else B's K blocks
+     * are reused from cache by every tile of rows. */
+    const size_t b_bytes = (size_t)g->k * (size_t)g->n * es;
+    const ptrdiff_t kcd = g->m > ops->dmr                                    ? bl->kc_direct
+                          : g->n > ops->dnr && b_bytes > DIRECT_PARALLEL_BYTES ? bl->kc_stream
+                                                                              : g->k;
     const char *a = plan->copy_a ? (const char *)ws : g->a.data;
     const ptrdiff_t lda = plan->copy_a ? g->k : g->a.rs / (ptrdiff_t)es;
     const ptrdiff_t pa = plan->copy_a ? 1 : g->a.cs / (ptrdiff_t)es;

@@ -239,9 +239,8 @@ static PyObject *
 grad_input(LinearObject *self, lc_state *st, const lc_matrix *xm, const lc_matrix *gm)
 {
     const size_t es = lc_dtype_size(self->dtype);
-    PyObject *gi = PyArray_NewFromDescr(&PyArray_Type, lc_descr(self->dtype),
-                                        PyArray_NDIM(xm->array), PyArray_DIMS(xm->array), NULL,
-                                        NULL, 0, NULL);
+    PyObject *gi = (PyObject *)lc_new_result(self->dtype, PyArray_NDIM(xm->array),
+                                             PyArray_DIMS(xm->array));
     if (gi == NULL || PyArray_SIZE((PyArrayObject *)gi) == 0) {
         return gi;
     }

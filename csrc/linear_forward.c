@@ -45,8 +45,7 @@ output_array(PyArrayObject *out, int aside, lc_dtype dtype, int ndim, const npy_
     if (out != NULL && !aside) {
         return (PyArrayObject *)Py_NewRef(out);
     }
-    return (PyArrayObject *)PyArray_NewFromDescr(&PyArray_Type, lc_descr(dtype), ndim,
-                                                 (npy_intp *)dims, NULL, NULL, 0, NULL);
+    return lc_new_result(dtype, ndim, dims);
 }
 
 PyObject *

@@ -140,6 +140,12 @@ gemm_path(PyObject *module, PyObject *args)
 }
 
 static PyObject *
+result_cache_bytes(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSize_t(lc_result_cached_bytes());
+}
+
+static PyObject *
 packed_bytes(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromUnsignedLongLong(lc_packed_bytes());
@@ -168,6 +174,8 @@ static PyMethodDef module_methods[] = {
      "(path, threads used) of a forward GEMM of that shape."},
     {"_workspace_bytes", workspace_bytes, METH_NOARGS,
      "_workspace_bytes()\n--\n\nBytes held by the pool of packing buffers."},
+    {"_result_cache_bytes", result_cache_bytes, METH_NOARGS,
+     "_result_cache_bytes()\n--\n\nBytes of result buffers kept for reuse."},
     {"_packed_bytes", packed_bytes, METH_NOARGS,
      "_packed_bytes()\n--\n\nBytes the GEMM has packed since import (a running count)."},
     {"_rebuild", (PyCFunction)(void (*)(void))lc_rebuild_linear, METH_FASTCALL,

@@ -129,3 +129,59 @@ lc_workspace_pooled_bytes(void)
     pthread_mutex_unlock(&pool_lock);
     return total;
 }
+
+/* ------------------------------------------------------------------------
+ * The result cache (workspace.h). It shares the pool's lock.
+ */
+typedef struct {
+    void *buffer;
+    size_t capacity;
+} cached_result;
+
+static cached_result results[LC_RESULT_CACHE_BUFFERS];
+static int result_count;
+static size_t result_bytes;
+
+void *
+lc_result_take(size_t bytes, size_t *capacity)
+{
+    void *found = NULL;
+    lock_pool();
+    for (int i = 0; i < result_count; i++) {
+        /* Big enough, and not so big that a small result pins it. */
+        if (results[i].capacity >= bytes && results[i].capacity / 2 <= bytes) {
+            found = results[i].buffer;
+            *capacity = results[i].capacity;
+            result_bytes -= results[i].capacity;
+            results[i] = results[--result_count];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return found != NULL ? found : lc_alloc_aligned(bytes, capacity);
+}
+
+void
+lc_result_give(void *buffer, size_t capacity)
+{
+    lock_pool();
+    const int keep = result_count < LC_RESULT_CACHE_BUFFERS &&
+                     result_bytes + capacity <= LC_RESULT_CACHE_BYTES;
+    if (keep) {
+        results[result_count++] = (cached_result){buffer, capacity};
+        result_bytes += capacity;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (!keep) {
+        free(buffer);
+    }
+}
+
+size_t
+lc_result_cached_bytes(void)
+{
+    lock_pool();
+    const size_t total = result_bytes;
+    pthread_mutex_unlock(&pool_lock);
+    return total;
+}

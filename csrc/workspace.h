@@ -28,4 +28,21 @@ void *lc_alloc_aligned(size_t bytes, size_t *capacity);
  * across fork(), so a child never inherits it taken. */
 size_t lc_workspace_pooled_bytes(void);
 
+/*
+ * Result buffers. A fresh multi-megabyte result costs a page fault per page
+ * on its first write (a quarter of a (4096, 768) -> 3072 call in a VM), so
+ * big results come from a small cache of aligned buffers on huge pages that
+ * earlier results gave back: a loop of calls reuses the same pages.
+ * lc_result_take returns a buffer of at least `bytes` (its size in
+ * *capacity), or NULL; lc_result_give keeps it for reuse while the cache
+ * holds fewer than LC_RESULT_CACHE_BUFFERS buffers and LC_RESULT_CACHE_BYTES
+ * bytes, else frees it.
+ */
+#define LC_RESULT_MIN_BYTES ((size_t)1 << 20)
+#define LC_RESULT_CACHE_BUFFERS 4
+#define LC_RESULT_CACHE_BYTES ((size_t)1 << 30)
+void *lc_result_take(size_t bytes, size_t *capacity);
+void lc_result_give(void *buffer, size_t capacity);
+size_t lc_result_cached_bytes(void);
+
 #endif

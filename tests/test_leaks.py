@@ -26,6 +26,7 @@ import pytest
 
 import linearc
 from linearc import Linear
+from linearc import _linearc
 from linearc._linearc import _workspace_bytes
 
 from conftest import run_python
@@ -360,3 +361,25 @@ def test_workspace_pool_bounded_under_concurrent_callers(rng):
     # At most 4 callers x 2 OpenMP threads x one blocked workspace (~4.4 MiB)
     # on top of what was pooled before.
     assert _workspace_bytes() - initial <= 40 * MiB
+
+
+# --- the result cache -----------------------------------------------------------
+
+def test_big_results_reuse_memory_and_the_cache_is_bounded():
+    """A loop of big calls reuses one buffer (no fresh pages to fault in);
+    results kept alive are never reused; the cache stays within its limits
+    (4 buffers, 1 GiB: csrc/workspace.h)."""
+    layer = Linear(64, 4096, seed=0)
+    x = np.ones((512, 64), np.float32)          # an 8 MiB result
+    first = layer(x)
+    address = first.__array_interface__["data"][0]
+    kept = layer(x)
+    assert kept.__array_interface__["data"][0] != address  # first is alive
+    del first
+    again = layer(x)
+    assert again.__array_interface__["data"][0] == address
+    np.testing.assert_array_equal(again, kept)
+    del again, kept
+    results = [layer(np.ones((rows, 64), np.float32)) for rows in range(300, 800, 50)]
+    del results
+    assert 0 < _linearc._result_cache_bytes() <= 4 * (800 * 4096 * 4 + (4 << 20))
