@@ -4,7 +4,10 @@
 #  2. the sdist installs with its test extra in a fresh virtual environment,
 #     and the whole suite runs against it from outside the source tree, so a
 #     file missing from the sdist fails here;
-#  3. the wheel runs on the oldest NumPy linearc claims (1.23).
+#  3. the wheel runs on the oldest NumPy linearc claims (1.23), and mypy
+#     --strict and stubtest are clean against that NumPy's stubs too;
+#  4. the sdist builds and runs on the oldest Python linearc claims (3.10),
+#     the tests that need no torch (torch is pinned to a Python 3.11 build).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,7 +40,7 @@ echo "package: wheel on NumPy $oldest_numpy"
 "$python" -m venv "$work/old"
 old="$work/old/bin/python"
 "$old" -m pip install -q torch==2.13.0 "numpy==$oldest_numpy" pytest hypothesis \
-    "thop==0.1.1.post2209072238"
+    "thop==0.1.1.post2209072238" mypy
 "$old" -m pip install -q --no-deps "$wheel"
 (cd "$work" && "$old" -c "import numpy, linearc; print('package: numpy', numpy.__version__, 'linearc', linearc.__version__)")
 (cd "$work" && "$old" -m pytest -p no:cacheprovider -q \
@@ -46,4 +49,23 @@ old="$work/old/bin/python"
     "$repo/tests/test_backward.py" "$repo/tests/test_properties.py" \
     "$repo/tests/test_robustness.py" "$repo/tests/test_leaks.py" \
     "$repo/tests/test_arithmetic.py")
+echo "package: mypy --strict and stubtest on NumPy $oldest_numpy"
+(cd "$work" && "$old" -m mypy --strict --cache-dir "$work/mypy-cache" -p linearc &&
+    "$old" -m mypy.stubtest --mypy-config-file /dev/null linearc)
+
+oldest_python="3.10"
+py310="$(command -v "python$oldest_python" || true)"
+if [[ -z "$py310" ]]; then
+    echo "package: python$oldest_python not found: the oldest-Python check cannot run" >&2
+    exit 1
+fi
+echo "package: the sdist on Python $("$py310" --version 2>&1 | cut -d' ' -f2)"
+"$py310" -m venv "$work/py310"
+p310="$work/py310/bin/python"
+"$p310" -m pip install -q "numpy==$oldest_numpy" pytest hypothesis
+"$p310" -m pip install -q "$sdist"
+(cd "$work" && "$p310" -m pytest -p no:cacheprovider -q \
+    "$repo/tests/test_arithmetic.py" "$repo/tests/test_gemm_edges.py" \
+    "$repo/tests/test_robustness.py" "$repo/tests/test_properties.py" \
+    "$repo/tests/test_threads.py" "$repo/tests/test_layout.py")
 echo "package: done in $(( $(date +%s) - start )) s"

@@ -2,6 +2,7 @@
  * This CPU's caches and the block sizes that follow from them (config.h).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,6 +286,33 @@ apply_measured(const lc_cpu *cpu, const char *isa, lc_dtype t, lc_blocking *b)
     }
 }
 
+/* The numbers of "kc,mc,nc[,kc_direct[,kc_stream[,direct_rows]]]": at least
+ * 3 and at most 6 integers in [0, 2**24], comma separated. Returns how many,
+ * or -1. */
+static int
+parse_blocking(const char *text, long v[6])
+{
+    int n = 0;
+    const char *p = text;
+    while (n < 6) {
+        char *end;
+        errno = 0;
+        v[n] = strtol(p, &end, 10);
+        if (end == p || errno != 0 || v[n] < 0 || v[n] > (1L << 24)) {
+            return -1;
+        }
+        n++;
+        if (*end == '\0') {
+            return n >= 3 ? n : -1;
+        }
+        if (*end != ',') {
+            return -1;
+        }
+        p = end + 1;
+    }
+    return -1;
+}
+
 /* LINEARC_BLOCKING_F32 / _F64 = "kc,mc,nc[,kc_direct[,kc_stream[,direct_rows]]]". */
 static int
 apply_environment(const char *name, const lc_kernel_ops *ops, lc_blocking *b, const char **why)
@@ -293,21 +321,20 @@ apply_environment(const char *name, const lc_kernel_ops *ops, lc_blocking *b, co
     if (text == NULL || text[0] == '\0') {
         return 0;
     }
-    int v[6] = {0, 0, 0, 0, 0, 0}, used = 0;
-    const int n = sscanf(text, "%d,%d,%d%n,%d%n,%d%n,%d%n", &v[0], &v[1], &v[2], &used,
-                         &v[3], &used, &v[4], &used, &v[5], &used);
-    if (n < 3 || text[used] != '\0' || v[0] < 1 || v[1] < ops->mr || v[2] < ops->nr ||
-        (n >= 4 && v[3] < 1) || (n >= 5 && v[4] < 1) || (n == 6 && v[5] < 0)) {
-        *why = "must be \"kc,mc,nc[,kc_direct[,kc_stream[,direct_rows]]]\" with kc >= 1, "
-               "mc >= MR, nc >= NR";
+    long v[6] = {0, 0, 0, 0, 0, 0};
+    const int n = parse_blocking(text, v);
+    if (n < 0 || v[0] < 1 || v[1] < ops->mr || v[2] < ops->nr || (n >= 4 && v[3] < 1) ||
+        (n >= 5 && v[4] < 1)) {
+        *why = "must be \"kc,mc,nc[,kc_direct[,kc_stream[,direct_rows]]]\": integers up to "
+               "2**24 with kc >= 1, mc >= MR, nc >= NR, kc_direct and kc_stream >= 1";
         return -1;
     }
-    b->kc = v[0];
-    b->mc = v[1] / ops->mr * ops->mr;
-    b->nc = v[2] / ops->nr * ops->nr;
-    b->kc_direct = n >= 4 ? v[3] : b->kc_direct;
-    b->kc_stream = n >= 5 ? v[4] : b->kc_stream;
-    b->direct_rows = n == 6 ? v[5] : b->direct_rows;
+    b->kc = (int)v[0];
+    b->mc = (int)v[1] / ops->mr * ops->mr;
+    b->nc = (int)v[2] / ops->nr * ops->nr;
+    b->kc_direct = n >= 4 ? (int)v[3] : b->kc_direct;
+    b->kc_stream = n >= 5 ? (int)v[4] : b->kc_stream;
+    b->direct_rows = n == 6 ? (int)v[5] : b->direct_rows;
     b->source = name;
     return 0;
 }

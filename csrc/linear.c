@@ -11,6 +11,7 @@
 #include "linear_object.h"
 #include "linear_params.h"
 #include "linear_state.h"
+#include "state.h"
 #include "workspace.h"
 
 #include <string.h>
@@ -157,6 +158,60 @@ Linear_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     return (PyObject *)self;
+}
+
+/* The weight and bias a pickle carries, checked against the sizes it
+ * claims before anything of that size is allocated: a pickle of a few
+ * hundred bytes must not make the layer allocate gigabytes. */
+static int
+rebuild_parameters(PyObject *const *args, Py_ssize_t in, Py_ssize_t out, int has_bias,
+                   lc_dtype dtype, PyArrayObject **w, PyArrayObject **b)
+{
+    const npy_intp wdims[2] = {out, in}, bdims[1] = {out};
+    *b = NULL;
+    if ((*w = lc_as_array_of_shape(args[4], dtype, "weight", 2, wdims)) == NULL) {
+        return -1;
+    }
+    if (has_bias != (args[5] != Py_None)) {
+        PyErr_Format(PyExc_ValueError, "the pickle's bias (%s) does not match bias=%s",
+                     args[5] == Py_None ? "None" : "an array", has_bias ? "True" : "False");
+        return -1;
+    }
+    if (has_bias && (*b = lc_as_array_of_shape(args[5], dtype, "bias", 1, bdims)) == NULL) {
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *
+lc_rebuild_linear(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t in, out;
+    lc_dtype dtype;
+    PyArrayObject *w = NULL, *b = NULL;
+    LinearObject *layer = NULL;
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "_rebuild() takes 6 arguments");
+        return NULL;
+    }
+    const int has_bias = PyObject_IsTrue(args[2]);
+    if (has_bias < 0 || parse_size(args[0], "in_features", &in) < 0 ||
+        parse_size(args[1], "out_features", &out) < 0 ||
+        lc_dtype_from_object(args[3], &dtype) < 0 ||
+        rebuild_parameters(args, in, out, has_bias, dtype, &w, &b) < 0) {
+        goto done;
+    }
+    layer = linear_alloc(((lc_state *)PyModule_GetState(module))->linear_type, in, out,
+                         has_bias, dtype);
+    if (layer != NULL && (lc_linear_store_parameter(layer, LC_WEIGHT, w) < 0 ||
+                          (b != NULL && lc_linear_store_parameter(layer, LC_BIAS, b) < 0))) {
+        Py_CLEAR(layer);
+    }
+
+done:
+    Py_XDECREF(w);
+    Py_XDECREF(b);
+    return (PyObject *)layer;
 }
 
 static PyObject *

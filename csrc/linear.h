@@ -10,4 +10,8 @@
 
 PyObject *lc_linear_type_create(PyObject *module);
 
+/* _rebuild(in_features, out_features, bias, dtype, weight, bias_values):
+ * the other half of Linear.__reduce__ (a module function). */
+PyObject *lc_rebuild_linear(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
 #endif

@@ -110,26 +110,27 @@ grad_untouched(LinearObject *self, const lc_grad *g, int ndim, const npy_intp *d
  * Make g ready to accumulate into: *fresh = 1 when it is new (to be
  * overwritten), 0 when the sum continues in it. If the user changed the
  * array handed out, a new one continues from the old values, which are read
- * from the layer's own memory.
+ * from the layer's own memory; the layer's references to the old array go
+ * to *old, for the caller to drop once it has released the gradient lock (a
+ * deallocation may run arbitrary code, a weakref callback reading the
+ * gradients, say).
  */
 static int
-grad_prepare(LinearObject *self, lc_grad *g, int ndim, const npy_intp *dims, int *fresh)
+grad_prepare(LinearObject *self, lc_grad *g, int ndim, const npy_intp *dims, int *fresh,
+             lc_grad *old)
 {
     *fresh = g->array == NULL;
     if (*fresh || grad_untouched(self, g, ndim, dims)) {
         return *fresh ? grad_new(self, g, ndim, dims) : 0;
     }
-    lc_grad old = *g;
-    Py_XINCREF(old.owner);
-    g->owner = NULL;
-    g->array = NULL;
+    const lc_grad before = *g;
+    memset(g, 0, sizeof(lc_grad));
     if (grad_new(self, g, ndim, dims) < 0) {
-        Py_XDECREF(old.owner);
+        *g = before;
         return -1;
     }
-    memcpy(g->data, old.data, (size_t)PyArray_NBYTES(g->array));
-    Py_XDECREF(old.array); /* the user's array keeps its memory alive */
-    Py_XDECREF(old.owner);
+    memcpy(g->data, before.data, (size_t)PyArray_NBYTES(g->array));
+    *old = before; /* the user's array keeps its memory alive */
     return 0;
 }
 
@@ -186,25 +187,36 @@ lc_linear_zero_grad(LinearObject *self, PyObject *Py_UNUSED(ignored))
  * The products.
  */
 
-/* A copy of obj when it shares memory with a gradient the layer will write. */
-static PyObject *
-detach_from_grads(LinearObject *self, PyObject *obj)
+/* Whether m's memory overlaps a gradient the layer will write. */
+static int
+aliases_grads(LinearObject *self, const lc_matrix *m)
 {
-    if (PyArray_Check(obj)) {
-        PyArrayObject *a = (PyArrayObject *)obj;
-        const size_t es = lc_dtype_size(self->dtype);
-        const size_t wbytes = (size_t)self->out_features * (size_t)self->in_features * es;
-        lock_grads(self);
-        const int overlap =
-            (self->weight_grad.data && lc_array_overlaps_span(a, self->weight_grad.data, wbytes)) ||
-            (self->bias_grad.data &&
-             lc_array_overlaps_span(a, self->bias_grad.data, (size_t)self->out_features * es));
-        lc_lock_release(&self->grad_lock);
-        if (overlap) {
-            return PyArray_NewCopy(a, NPY_CORDER);
-        }
+    const size_t es = lc_dtype_size(self->dtype);
+    const size_t wbytes = (size_t)self->out_features * (size_t)self->in_features * es;
+    lock_grads(self);
+    const int overlap =
+        (self->weight_grad.data && lc_array_overlaps_span(m->array, self->weight_grad.data, wbytes)) ||
+        (self->bias_grad.data &&
+         lc_array_overlaps_span(m->array, self->bias_grad.data, (size_t)self->out_features * es));
+    lc_lock_release(&self->grad_lock);
+    return overlap;
+}
+
+/* m, if it shares memory with the gradients (whatever object it came from:
+ * an array, a tensor, a memoryview...), replaced by a copy of itself. */
+static int
+own_copy_if_aliased(LinearObject *self, lc_matrix *m, ptrdiff_t cols, const char *what,
+                    const char *feature_name)
+{
+    if (m->rows == 0 || !aliases_grads(self, m)) {
+        return 0;
     }
-    return Py_NewRef(obj);
+    PyObject *copy = PyArray_NewCopy(m->array, NPY_CORDER);
+    lc_matrix_release(m);
+    const int rc = copy ? lc_matrix_from_object(copy, self->dtype, cols, what, feature_name, m)
+                        : -1;
+    Py_XDECREF(copy);
+    return rc;
 }
 
 /* x and grad_output as matrices with agreeing leading dimensions. */
@@ -227,7 +239,9 @@ backward_operands(LinearObject *self, PyObject *x, PyObject *g, lc_matrix *xm, l
                      "the leading dimensions of input %s and grad_output %s must agree", xs, gs);
         return -1;
     }
-    if (lc_matrix_index_rows(xm, "input") < 0 || lc_matrix_index_rows(gm, "grad_output") < 0) {
+    if (own_copy_if_aliased(self, xm, self->in_features, "input", "in_features") < 0 ||
+        own_copy_if_aliased(self, gm, self->out_features, "grad_output", "out_features") < 0 ||
+        lc_matrix_index_rows(xm, "input") < 0 || lc_matrix_index_rows(gm, "grad_output") < 0) {
         return -1;
     }
     return 0;
@@ -262,13 +276,14 @@ grad_input(LinearObject *self, lc_state *st, const lc_matrix *xm, const lc_matri
  * in W.T's order like the weight; then bias_grad (+)= the rows of G summed.
  * Under the gradient lock; the GEMM runs without the GIL. */
 static int
-accumulate_grads(LinearObject *self, lc_state *st, const lc_matrix *xm, const lc_matrix *gm)
+accumulate_grads(LinearObject *self, lc_state *st, const lc_matrix *xm, const lc_matrix *gm,
+                 lc_grad old[2])
 {
     const npy_intp wdims[2] = {self->out_features, self->in_features};
     const npy_intp bdims[1] = {self->out_features};
     int wfresh, bfresh = 0;
-    if (grad_prepare(self, &self->weight_grad, 2, wdims, &wfresh) < 0 ||
-        (self->has_bias && grad_prepare(self, &self->bias_grad, 1, bdims, &bfresh) < 0)) {
+    if (grad_prepare(self, &self->weight_grad, 2, wdims, &wfresh, &old[0]) < 0 ||
+        (self->has_bias && grad_prepare(self, &self->bias_grad, 1, bdims, &bfresh, &old[1]) < 0)) {
         return -1;
     }
     const lc_operand *g = &gm->op, *x = &xm->op;
@@ -298,8 +313,9 @@ PyObject *
 lc_linear_backward(LinearObject *self, PyObject *const *args, Py_ssize_t nargs,
                    PyObject *kwnames)
 {
-    PyObject *x = NULL, *g = NULL, *gi = NULL;
+    PyObject *gi = NULL;
     lc_matrix xm = LC_MATRIX_INIT, gm = LC_MATRIX_INIT;
+    lc_grad old[2] = {{NULL, NULL, NULL}, {NULL, NULL, NULL}};
     lc_state *st = lc_state_of_type(Py_TYPE(self));
 
     if (nargs != 2 || (kwnames && PyTuple_GET_SIZE(kwnames))) {
@@ -307,15 +323,15 @@ lc_linear_backward(LinearObject *self, PyObject *const *args, Py_ssize_t nargs,
                         "backward(x, grad_output) takes exactly two positional arguments");
         return NULL;
     }
-    if ((x = detach_from_grads(self, args[0])) == NULL ||
-        (g = detach_from_grads(self, args[1])) == NULL ||
-        backward_operands(self, x, g, &xm, &gm) < 0 ||
+    if (backward_operands(self, args[0], args[1], &xm, &gm) < 0 ||
         (gi = grad_input(self, st, &xm, &gm)) == NULL) {
         goto done;
     }
     lock_grads(self);
-    const int rc = accumulate_grads(self, st, &xm, &gm);
+    const int rc = accumulate_grads(self, st, &xm, &gm, old);
     lc_lock_release(&self->grad_lock);
+    grad_clear(&old[0]); /* outside the lock: see grad_prepare */
+    grad_clear(&old[1]);
     if (rc < 0) {
         Py_CLEAR(gi);
     }
@@ -323,8 +339,6 @@ lc_linear_backward(LinearObject *self, PyObject *const *args, Py_ssize_t nargs,
 done:
     lc_matrix_release(&xm);
     lc_matrix_release(&gm);
-    Py_XDECREF(x);
-    Py_XDECREF(g);
     return gi;
 }
 

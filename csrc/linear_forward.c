@@ -257,15 +257,17 @@ functional_bias(PyObject *obj, lc_dtype dtype, npy_intp n, int weight_1d, int *f
         return NULL;
     }
     PyArrayObject *b = lc_as_array(obj, dtype, LC_AS_CONTIGUOUS, "bias", NULL);
-    if (b != NULL && PyArray_NDIM(b) == 0 && n != 1) {
-        PyArrayObject *wide = (PyArrayObject *)PyArray_Zeros(1, &n, lc_descr(dtype), 0);
-        if (wide != NULL && PyArray_CopyInto(wide, b) < 0) {
-            Py_CLEAR(wide);
+    if (b != NULL && PyArray_NDIM(b) == 0) {
+        /* Broadcast to the n outputs (one value is already that for n == 1). */
+        if (n != 1) {
+            PyArrayObject *wide = (PyArrayObject *)PyArray_Zeros(1, &n, lc_descr(dtype), 0);
+            if (wide != NULL && PyArray_CopyInto(wide, b) < 0) {
+                Py_CLEAR(wide);
+            }
+            Py_SETREF(b, wide);
         }
-        Py_SETREF(b, wide);
     }
-    else if (b != NULL && (weight_1d ? PyArray_NDIM(b) != 0
-                                     : PyArray_NDIM(b) != 1 || PyArray_DIM(b, 0) != n)) {
+    else if (b != NULL && (weight_1d || PyArray_NDIM(b) != 1 || PyArray_DIM(b, 0) != n)) {
         lc_format_shape(shape, sizeof shape, PyArray_NDIM(b), PyArray_DIMS(b));
         if (weight_1d) {
             PyErr_Format(PyExc_ValueError, "bias must be 0-d for a 1-D weight, got shape %s",

@@ -134,31 +134,3 @@ lc_linear_reduce(LinearObject *self, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue("N(nnOsNN)", rebuild, self->in_features, self->out_features,
                          self->has_bias ? Py_True : Py_False, lc_dtype_name(self->dtype), w, b);
 }
-
-/* _rebuild(in_features, out_features, bias, dtype, weight, bias_values):
- * the other half of __reduce__, checking everything a pickle could carry. */
-PyObject *
-lc_rebuild_linear(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "_rebuild() takes 6 arguments");
-        return NULL;
-    }
-    lc_state *st = PyModule_GetState(module);
-    PyObject *kwargs = Py_BuildValue("{sOsi}", "dtype", args[3], "seed", 0);
-    PyObject *ctor_args = kwargs ? PyTuple_Pack(3, args[0], args[1], args[2]) : NULL;
-    PyObject *layer = ctor_args ? PyObject_Call((PyObject *)st->linear_type, ctor_args, kwargs)
-                                : NULL;
-    Py_XDECREF(ctor_args);
-    Py_XDECREF(kwargs);
-    if (layer == NULL) {
-        return NULL;
-    }
-    if (lc_linear_set_weight((LinearObject *)layer, args[4], NULL) < 0 ||
-        lc_linear_set_bias((LinearObject *)layer, args[5], NULL) < 0) {
-        Py_DECREF(layer);
-        return NULL;
-    }
-    return layer;
-}
-

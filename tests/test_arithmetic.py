@@ -181,11 +181,23 @@ def test_threads_give_the_same_bits(shape, dtype, restore_threads):
 ISA_SCRIPT = Path(__file__).with_name("_arithmetic_child.py")
 
 
-def digest_under(isa):
+def digest_under(isa, **env):
     proc = subprocess.run([sys.executable, str(ISA_SCRIPT)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "LINEARC_ISA": isa})
+                          timeout=300, env={**os.environ, "LINEARC_ISA": isa, **env})
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.split()
+
+
+def test_block_sizes_do_not_change_a_bit():
+    """Tiny and odd blocks (every K block a handful of steps, every direct
+    sweep one row of B, no direct path at all) give the default's bits."""
+    default = digest_under(CONFIG["isa"])
+    odd = digest_under(CONFIG["isa"], LINEARC_BLOCKING_F32="7,24,96,3,1,0",
+                       LINEARC_BLOCKING_F64="5,28,48,2,1,0")
+    assert odd == default
+    wide = digest_under(CONFIG["isa"], LINEARC_BLOCKING_F32="3000,960,8192,900,64,1000",
+                        LINEARC_BLOCKING_F64="3000,980,8192,900,64,1000")
+    assert wide == default
 
 
 def test_every_instruction_set_gives_the_same_bits():

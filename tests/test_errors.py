@@ -18,6 +18,7 @@ child first (conftest.outcome_in_child).
 """
 from __future__ import annotations
 
+import os
 import pickle
 import re
 
@@ -29,7 +30,7 @@ import linearc
 from linearc import Linear
 from linearc._linearc import _build_config, _rebuild
 
-from conftest import outcome_in_child, snapshot
+from conftest import outcome_in_child, run_python, snapshot
 
 MAX_THREADS = _build_config()["max_threads"]
 
@@ -614,9 +615,11 @@ TAMPERS = {
     "in-float": (lambda a: _tamper(a, 0, 4.0), TypeError),
     "in-str": (lambda a: _tamper(a, 0, "4"), TypeError),
     "in-mismatch": (lambda a: _tamper(a, 0, 5), ValueError),
-    "in-huge": (lambda a: _tamper(a, 0, 2**62), MemoryError),
+    # Sizes the carried arrays do not have are refused before anything of
+    # that size is allocated.
+    "in-huge": (lambda a: _tamper(a, 0, 2**62), ValueError),
     "out-huge-bias": (lambda a: _tamper(_tamper(a, 0, 0), 1, 2**62),
-                      MemoryError),
+                      ValueError),
     "missing-arg": (lambda a: tuple(a[:5]), TypeError),
     "extra-arg": (lambda a: tuple(a) + (1,), TypeError),
     "no-args": (lambda a: (), TypeError),
@@ -851,3 +854,19 @@ def test_set_num_threads_wrong_type(n, typename, restore_threads):
             f"set_num_threads() takes an int or None, not {typename}")):
         linearc.set_num_threads(n)
     assert linearc.get_num_threads() == 2
+
+
+def test_functional_one_row_weight_with_0d_bias():
+    """A (1, in) weight with a 0-d bias, as torch accepts it."""
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    y = linearc.linear(x, np.ones((1, 4), np.float32), np.float32(1))
+    np.testing.assert_array_equal(y, [[7.0], [23.0]])
+
+
+@pytest.mark.parametrize("value", ["99999999999,96,2048", "-4294967295,12,32",
+                                   "512,96,2048,", "512,96", "a,b,c", "512,96,2048,1,1,1,1"])
+def test_bad_blocking_environment_is_an_import_error(value):
+    proc = run_python("import linearc",
+                      env={**os.environ, "LINEARC_BLOCKING_F32": value}, timeout=60)
+    assert proc.returncode != 0
+    assert "ImportError: LINEARC_BLOCKING" in proc.stderr, proc.stderr[-500:]

@@ -23,7 +23,7 @@ from numpy.lib.stride_tricks import as_strided
 import linearc
 from linearc import Linear
 
-from conftest import assert_linear_close, misaligned, outcome_in_child
+from conftest import assert_linear_close, misaligned, outcome_in_child, run_python
 
 TIMEOUT = 60
 
@@ -294,3 +294,67 @@ def test_output_too_big_to_describe():
     with pytest.raises((ValueError, MemoryError)) as info:
         linearc.linear(x, np.ones((8, 1), np.float32))
     assert str(info.value)
+
+
+# --- found by a hostile review ------------------------------------------------
+
+class _ArrayWrapper:
+    """Anything with __array__: the layer sees only the array it returns."""
+
+    def __init__(self, a):
+        self.a = a
+
+    def __array__(self, dtype=None, copy=None):
+        return self.a
+
+
+@pytest.mark.parametrize("wrap", ["memoryview", "__array__"])
+def test_grad_output_sharing_memory_with_the_gradients(wrap):
+    """grad_output that is a view of weight_grad (through an object that is
+    not an ndarray) is read before the gradient is written: copied first."""
+    rng = np.random.default_rng(0)
+    n = 64
+    x = rng.standard_normal((n, n)).astype(np.float32)
+    g = rng.standard_normal((n, n)).astype(np.float32)
+    a, b = Linear(n, n, seed=0), Linear(n, n, seed=0)
+    a.backward(x, g)
+    b.backward(x, g)
+    a.backward(x, a.weight_grad.T.copy())
+    alias = b.weight_grad.T
+    b.backward(x, memoryview(alias) if wrap == "memoryview" else _ArrayWrapper(alias))
+    assert b.weight_grad.tobytes() == a.weight_grad.tobytes()
+    c = Linear(3, 4, seed=0)
+    x6 = np.ones((6, 3), np.float32)
+    c.backward(x6, np.ones((6, 4), np.float32))
+    c.backward(x6, _ArrayWrapper(np.broadcast_to(c.bias_grad, (6, 4))))
+    np.testing.assert_array_equal(c.bias_grad, np.full(4, 42.0, np.float32))
+
+
+def test_weakref_callback_on_a_replaced_gradient_does_not_deadlock():
+    """The layer drops its reference to a gradient array the user changed
+    only after releasing its lock: a callback may read the gradients."""
+    code = """
+import weakref, numpy as np, linearc
+layer = linearc.Linear(3, 2, seed=0)
+x, g = np.ones((5, 3), np.float32), np.ones((5, 2), np.float32)
+layer.backward(x, g)
+seen = []
+ref = weakref.ref(layer.weight_grad, lambda r: seen.append(layer.weight_grad.shape))
+layer.weight_grad.flags.writeable = False
+layer.backward(x, g)
+layer.zero_grad()
+print("ok", seen)
+"""
+    proc = run_python(code, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("ok [(2, 3)]"), proc
+
+
+def test_tampered_pickle_is_checked_before_allocating():
+    """A pickle claiming a 2**40 x 2**40 layer with a (3, 4) weight: a
+    ValueError about the weight, not an attempt to allocate."""
+    layer = Linear(4, 3, seed=0)
+    rebuild, args = layer.__reduce__()
+    with pytest.raises(ValueError, match=r"weight must have shape"):
+        rebuild(2**40, 2**40, True, "float64", *args[4:])
+    with pytest.raises(ValueError, match=r"bias"):
+        rebuild(4, 3, False, "float32", *args[4:])

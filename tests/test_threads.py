@@ -212,3 +212,56 @@ def test_set_num_threads_none_goes_back_to_openmp():
     assert linearc.get_num_threads() != default
     assert linearc.set_num_threads(None) is None
     assert linearc.get_num_threads() == default
+
+
+# --- threads that share their packing -------------------------------------------
+
+THREAD_COUNTS = [1, 2, 3, 4, 8, 16]
+
+# Blocked shapes: tall (each thread packs its own rows of A), and few rows with
+# wide N (the team packs A's block together and splits the tiles in 2-D).
+SHARED_PACKING = [(1500, 700, 300), (300, 650, 2100)]
+
+
+def packed_by_one_forward(layer, x):
+    before = _linearc._packed_bytes()
+    y = layer(x)
+    return _linearc._packed_bytes() - before, y
+
+
+@requires_openmp
+@pytest.mark.parametrize("rows,k,n", SHARED_PACKING)
+def test_packing_does_not_grow_with_threads(rows, k, n, dtype):
+    """The B panel is packed once per team and A's rows once in all, so the
+    bytes packed per call are the same for 1 to 16 threads (docs/design.md,
+    "Threads"); and so are the results, bit for bit."""
+    layer, x = _inputs(rows, k, n, dtype, seed=3)
+    results = {}
+    for threads in THREAD_COUNTS:
+        assert _linearc._gemm_path(rows, n, k, np.dtype(dtype), threads) == \
+            ("blocked", threads)
+        linearc.set_num_threads(threads)
+        results[threads] = packed_by_one_forward(layer, x)
+    packed = {t: r[0] for t, r in results.items()}
+    assert len(set(packed.values())) == 1, packed
+    # The count is real: at least all of A and all of B, once.
+    assert packed[1] >= (rows * k + k * n) * np.dtype(dtype).itemsize
+    for threads, (_, y) in results.items():
+        assert y.tobytes() == results[1][1].tobytes(), threads
+
+
+@requires_openmp
+def test_backward_packing_and_bits_across_threads(dtype):
+    layer, x = _inputs(400, 300, 500, dtype, seed=4)
+    g = np.random.default_rng(5).standard_normal((400, 500)).astype(dtype)
+    seen = {}
+    for threads in THREAD_COUNTS:
+        linearc.set_num_threads(threads)
+        layer.zero_grad()
+        before = _linearc._packed_bytes()
+        gi = layer.backward(x, g)
+        packed = _linearc._packed_bytes() - before
+        seen[threads] = (packed, gi.tobytes() + layer.weight_grad.tobytes()
+                         + layer.bias_grad.tobytes())
+    assert len({p for p, _ in seen.values()}) == 1, {t: p for t, (p, _) in seen.items()}
+    assert len({b for _, b in seen.values()}) == 1
