@@ -207,6 +207,9 @@ model_blocking(const lc_cpu *cpu, const lc_kernel_ops *ops, size_t es)
     const int b_ways2 = ways_for(l2, (double)b.kc * ops->nr * (double)es);
     const int a_ways2 = LC_MAX(l2->ways - 1 - b_ways2, 1);
     b.mc = (int)((size_t)a_ways2 * (size_t)l2->sets * (size_t)l2->line / ((size_t)b.kc * es));
+    /* At most half of L2, as BLIS's and OpenBLAS's hand-set values leave
+     * room for the B micro-panels and C streaming through. */
+    b.mc = LC_MIN(b.mc, (int)(l2->size / 2 / ((size_t)b.kc * es)));
     b.mc = LC_MAX(b.mc / ops->mr * ops->mr, ops->mr);
     const int a_ways3 = ways_for(l3, (double)b.mc * b.kc * (double)es * LC_MAX(l3->sharing, 1));
     const int b_ways3 = LC_MAX(l3->ways - 1 - a_ways3, 1);
@@ -221,6 +224,8 @@ model_blocking(const lc_cpu *cpu, const lc_kernel_ops *ops, size_t es)
     /* Wide direct tiles (AVX-512) load B once per 4 vectors of FMAs and
      * beat packing for a few hundred rows; narrow ones only for a few. */
     b.direct_rows = ops->dnr * (int)es >= 256 ? 256 : 64;
+    /* Rows of 256 bytes: B stays in L1 while x streams through once. */
+    b.direct_cols = (int)(256 / es);
     return b;
 }
 

@@ -38,10 +38,11 @@ typedef struct {
     int kc, mc, nc;     /* packed path: K block, rows of A, columns of B */
     int kc_direct;      /* direct path: rows of B per sweep across j */
     int kc_stream;      /* the same for a single tile of rows (a GEMV) */
-    /* The direct path takes at most this many rows (or any number, with a
-     * single tile of columns): reading B from cache for every tile of rows
-     * beats packing it until there are enough rows to pay for packing. */
-    int direct_rows;
+    /* The direct path takes at most direct_rows rows, or any number when the
+     * product has at most direct_cols columns: reading B from cache for
+     * every tile of rows beats packing it until there are enough rows to
+     * pay for packing, and forever when B is a few columns wide. */
+    int direct_rows, direct_cols;
     const char *source; /* where these values come from */
 } lc_blocking;
 

@@ -114,7 +114,7 @@ plan_direct(const lc_gemm_args *g, gemm_plan *plan, int nthreads, double flops)
     const size_t es = lc_dtype_size(g->dtype);
     const lc_kernel_ops *ops = lc_config_ops(g->config, g->dtype);
     const lc_blocking *bl = lc_config_blocking(g->config, g->dtype);
-    if ((g->m > bl->direct_rows && g->n > ops->dnr) || !affine_in(&g->b, g->dtype) ||
+    if ((g->m > bl->direct_rows && g->n > bl->direct_cols) || !affine_in(&g->b, g->dtype) ||
         g->b.cs != (ptrdiff_t)es) {
         return 0;
     }

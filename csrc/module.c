@@ -84,10 +84,11 @@ dtype_dict(const lc_config *config, lc_dtype t)
 {
     const lc_kernel_ops *ops = lc_config_ops(config, t);
     const lc_blocking *b = lc_config_blocking(config, t);
-    return Py_BuildValue("{s(ii)s(ii)sisisisisisiss}", "tile", ops->mr, ops->nr,
+    return Py_BuildValue("{s(ii)s(ii)sisisisisisisiss}", "tile", ops->mr, ops->nr,
                          "direct_tile", ops->dmr, ops->dnr, "kc", b->kc, "mc", b->mc, "nc",
                          b->nc, "kc_direct", b->kc_direct, "kc_stream", b->kc_stream,
-                         "direct_rows", b->direct_rows, "blocking_source", b->source);
+                         "direct_rows", b->direct_rows, "direct_cols", b->direct_cols,
+                         "blocking_source", b->source);
 }
 
 static PyObject *

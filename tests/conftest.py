@@ -25,7 +25,7 @@ requires_openmp = pytest.mark.skipif(
 def expected_path(m, n, k, dtype):
     """The GEMM path of a layer's forward on a contiguous (m, k) input, by the
     documented rule (docs/design.md, "The GEMM"): "direct" for at most
-    direct_rows rows, or any number of rows with a single tile of columns
+    direct_rows rows, or any number of rows with at most direct_cols columns
     (the layer's W.T is always contiguous along n, and a contiguous input
     needs no copy), "blocked" otherwise; "fill" when K is 0, "empty" when
     there is nothing to compute. Every path computes the same bits; the rule
@@ -35,7 +35,7 @@ def expected_path(m, n, k, dtype):
     if k == 0:
         return "fill"
     conf = _CONFIG[np.dtype(dtype).name]
-    if m <= conf["direct_rows"] or n <= conf["direct_tile"][1]:
+    if m <= conf["direct_rows"] or n <= conf["direct_cols"]:
         return "direct"
     return "blocked"
 

@@ -2,7 +2,9 @@
 cache-block edge of the kernel set and blocking in use, on every forward
 path as conftest.expected_path() states the rule: "direct" (nothing packed)
 for at most direct_rows rows or a single tile of columns, "blocked"
-otherwise, "fill" for K == 0 and "empty" when there is nothing to compute. Also strided inputs
+otherwise, "fill" for K == 0 and "empty" when there is nothing to compute.
+(More precisely: "direct" also for any number of rows with at most
+direct_cols columns.) Also strided inputs
 through the packers, dtype conversion, and bit-identical results for 1 vs 2
 threads.
 
@@ -40,8 +42,8 @@ def direct_rows(dtype):
 
 def blocked_n(dtype):
     """The fewest columns that send more than direct_rows rows to the blocked
-    path: more than one direct tile of columns."""
-    return direct_tile(dtype)[1] + 1
+    path: more than direct_cols."""
+    return conf(dtype)["direct_cols"] + 1
 
 
 def kc(dtype):
@@ -307,7 +309,7 @@ def thread_shapes(dtype):
     return [
         (dr, past_serial(dr, k, dnr), k),         # direct, split by columns
         (3, 600, 2 * kc(dtype) + 301),            # direct, W big enough to split
-        (past_serial(dnr, k, 6 * mr), dnr, k),    # direct, one tile of columns: split by rows
+        (past_serial(dnr, k, 6 * mr), conf(dtype)["direct_cols"], k),  # direct, narrow: split by rows
         (max(dr + mc + mr + 1, past_serial(blocked_n(dtype), k, mr)), blocked_n(dtype), k),
         # blocked, few rows and wide N: A shared, tiles split in two dimensions
         (dr + 1, past_serial(dr + 1, k, nr), k),

@@ -52,7 +52,8 @@ class _DtypeConfig(TypedDict):
     nc: int
     kc_direct: int
     kc_stream: int
-    direct_rows: int  # the direct path takes up to this many rows
+    direct_rows: int  # the direct path takes up to this many rows,
+    direct_cols: int  # or any number of rows with up to this many columns
     blocking_source: str
 
 class _Planner(TypedDict):
