@@ -21,88 +21,45 @@
 #include <string.h>
 #include <time.h>
 
-#define REP16(X) \
-    X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) \
-    X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
 #define CHAINS 16
-
-/* Each chain converges towards c / (1 - m) = 1: no overflow, no denormals. */
-#define DECL(i) VEC acc##i = SET1((SCALAR)(0.5 + (i) * 0.01));
-#define STEP(i) acc##i = FMA(acc##i, m, c);
-#define SUM(i) s = ADD(s, acc##i);
 
 typedef double (*kernel_fn)(long iters);
 
-/* The kernels return a sum of the accumulators so the compiler must keep
- * every FMA. */
-#define KERNEL_BODY                                  \
-    const VEC m = SET1((SCALAR)0.999);               \
-    const VEC c = SET1((SCALAR)0.001);               \
-    REP16(DECL)                                      \
-    for (long it = 0; it < iters; it++) {            \
-        REP16(STEP)                                  \
-    }                                                \
-    VEC s = SET1((SCALAR)0);                         \
-    REP16(SUM)                                       \
-    SCALAR lanes[sizeof(VEC) / sizeof(SCALAR)];      \
-    memcpy(lanes, &s, sizeof(lanes));                \
-    double total = 0.0;                              \
-    for (size_t i = 0; i < sizeof(lanes) / sizeof(SCALAR); i++) { \
-        total += lanes[i];                           \
-    }                                                \
-    return total;
+/* One kernel per (instruction set, type): W is the vector width (256 or
+ * 512), T the type suffix of the intrinsics (ps, pd). Each chain converges
+ * towards c / (1 - m) = 1: no overflow, no denormals. The kernel returns a
+ * sum of the accumulators so the compiler must keep every FMA. */
+#define DEFINE_KERNEL(NAME, TARGET, VEC, SCALAR, W, T)                           \
+    __attribute__((target(TARGET))) static double NAME(long iters)              \
+    {                                                                           \
+        const VEC m = _mm##W##_set1_##T((SCALAR)0.999);                         \
+        const VEC c = _mm##W##_set1_##T((SCALAR)0.001);                         \
+        VEC acc[CHAINS];                                                        \
+        _Pragma("GCC unroll 16") for (int i = 0; i < CHAINS; i++) {             \
+            acc[i] = _mm##W##_set1_##T((SCALAR)(0.5 + i * 0.01));               \
+        }                                                                       \
+        for (long it = 0; it < iters; it++) {                                   \
+            _Pragma("GCC unroll 16") for (int i = 0; i < CHAINS; i++) {         \
+                acc[i] = _mm##W##_fmadd_##T(acc[i], m, c);                      \
+            }                                                                   \
+        }                                                                       \
+        VEC s = _mm##W##_set1_##T((SCALAR)0);                                   \
+        _Pragma("GCC unroll 16") for (int i = 0; i < CHAINS; i++) {             \
+            s = _mm##W##_add_##T(s, acc[i]);                                    \
+        }                                                                       \
+        SCALAR lanes[sizeof(VEC) / sizeof(SCALAR)];                             \
+        memcpy(lanes, &s, sizeof(lanes));                                       \
+        double total = 0.0;                                                     \
+        for (size_t i = 0; i < sizeof(lanes) / sizeof(SCALAR); i++) {           \
+            total += lanes[i];                                                  \
+        }                                                                       \
+        return total;                                                           \
+    }
 
-#define VEC __m512
-#define SCALAR float
-#define SET1 _mm512_set1_ps
-#define FMA _mm512_fmadd_ps
-#define ADD _mm512_add_ps
-__attribute__((target("avx512f")))
-static double kernel_avx512_f32(long iters) { KERNEL_BODY }
-#undef VEC
-#undef SCALAR
-#undef SET1
-#undef FMA
-#undef ADD
-
-#define VEC __m512d
-#define SCALAR double
-#define SET1 _mm512_set1_pd
-#define FMA _mm512_fmadd_pd
-#define ADD _mm512_add_pd
-__attribute__((target("avx512f")))
-static double kernel_avx512_f64(long iters) { KERNEL_BODY }
-#undef VEC
-#undef SCALAR
-#undef SET1
-#undef FMA
-#undef ADD
-
-#define VEC __m256
-#define SCALAR float
-#define SET1 _mm256_set1_ps
-#define FMA _mm256_fmadd_ps
-#define ADD _mm256_add_ps
-__attribute__((target("avx2,fma")))
-static double kernel_avx2_f32(long iters) { KERNEL_BODY }
-#undef VEC
-#undef SCALAR
-#undef SET1
-#undef FMA
-#undef ADD
-
-#define VEC __m256d
-#define SCALAR double
-#define SET1 _mm256_set1_pd
-#define FMA _mm256_fmadd_pd
-#define ADD _mm256_add_pd
-__attribute__((target("avx2,fma")))
-static double kernel_avx2_f64(long iters) { KERNEL_BODY }
-#undef VEC
-#undef SCALAR
-#undef SET1
-#undef FMA
-#undef ADD
+DEFINE_KERNEL(kernel_avx512_f32, "avx512f", __m512, float, 512, ps)
+DEFINE_KERNEL(kernel_avx512_f64, "avx512f", __m512d, double, 512, pd)
+DEFINE_KERNEL(kernel_avx2_f32, "avx2,fma", __m256, float, 256, ps)
+DEFINE_KERNEL(kernel_avx2_f64, "avx2,fma", __m256d, double, 256, pd)
 
 static double
 thread_cpu_seconds(void)

@@ -132,6 +132,16 @@ lc_matrix_release(lc_matrix *m)
     m->offsets = NULL;
 }
 
+PyObject *
+lc_as_index(PyObject *obj, const char *expected)
+{
+    if (PyBool_Check(obj) || !PyIndex_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s, not %.100s", expected, Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    return PyNumber_Index(obj);
+}
+
 /* ------------------------------------------------------------------------
  * Any object -> an array of numbers.
  */

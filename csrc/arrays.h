@@ -63,6 +63,11 @@ int lc_matrix_from_object(PyObject *obj, lc_dtype dtype, ptrdiff_t cols,
 int lc_matrix_index_rows(lc_matrix *m, const char *what);
 void lc_matrix_release(lc_matrix *m);
 
+/* obj as a Python int (a new reference): an int or anything with __index__
+ * (NumPy integers), never a bool; else TypeError "<expected>, not <type>",
+ * e.g. expected = "seed must be an int or None". */
+PyObject *lc_as_index(PyObject *obj, const char *expected);
+
 /* numpy dtype <-> lc_dtype */
 PyArray_Descr *lc_descr(lc_dtype t); /* new reference */
 int lc_dtype_from_descr(PyArray_Descr *d, lc_dtype *t); /* 0, or -1 if neither */

@@ -14,6 +14,7 @@
 #include "state.h"
 #include "workspace.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <structmember.h>
@@ -24,12 +25,9 @@
 static int
 parse_size(PyObject *obj, const char *name, Py_ssize_t *out)
 {
-    if (PyBool_Check(obj) || !PyIndex_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", name,
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    PyObject *idx = PyNumber_Index(obj);
+    char expected[64];
+    snprintf(expected, sizeof expected, "%s must be an int", name);
+    PyObject *idx = lc_as_index(obj, expected);
     if (idx == NULL) {
         return -1;
     }
@@ -101,22 +99,15 @@ linear_alloc(PyTypeObject *type, Py_ssize_t in, Py_ssize_t out, int has_bias,
     self->dtype = dtype;
     self->has_bias = has_bias;
     self->weight_t = lc_alloc_aligned((size_t)wbytes, NULL);
-    if (self->weight_t == NULL) {
-        PyErr_Format(PyExc_MemoryError,
-                     "cannot allocate %zd bytes for the weight of Linear(%zd, %zd)", wbytes,
-                     in, out);
+    if (self->weight_t != NULL && has_bias) {
+        self->bias = lc_alloc_aligned((size_t)bbytes, NULL);
+    }
+    if (self->weight_t == NULL || (has_bias && self->bias == NULL)) {
+        const int weight = self->weight_t == NULL;
+        PyErr_Format(PyExc_MemoryError, "cannot allocate %zd bytes for the %s of Linear(%zd, %zd)",
+                     weight ? wbytes : bbytes, weight ? "weight" : "bias", in, out);
         Py_DECREF(self);
         return NULL;
-    }
-    if (has_bias) {
-        self->bias = lc_alloc_aligned((size_t)bbytes, NULL);
-        if (self->bias == NULL) {
-            PyErr_Format(PyExc_MemoryError,
-                         "cannot allocate %zd bytes for the bias of Linear(%zd, %zd)", bbytes,
-                         in, out);
-            Py_DECREF(self);
-            return NULL;
-        }
     }
     return self;
 }

@@ -4,19 +4,15 @@
  * training step). Exact Python ints, the shape checked as forward checks an
  * input.
  */
-#include "linear_count.h" /* Python.h first */
+#include "arrays.h" /* Python.h first */
+#include "linear_count.h"
 #include "linear_object.h"
 
 /* Dimension i of a shape as a Python int >= 0 (new reference), or NULL. */
 static PyObject *
 shape_dim(PyObject *shape, PyObject *d)
 {
-    if (PyBool_Check(d) || !PyIndex_Check(d)) {
-        PyErr_Format(PyExc_TypeError, "input_shape holds %.100s, not ints",
-                     Py_TYPE(d)->tp_name);
-        return NULL;
-    }
-    PyObject *v = PyNumber_Index(d);
+    PyObject *v = lc_as_index(d, "input_shape must hold ints");
     if (v == NULL) {
         return NULL;
     }

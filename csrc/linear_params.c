@@ -34,12 +34,7 @@ lc_linear_parse_seed(PyObject *seed, uint64_t *value)
         Py_DECREF(bytes);
         return 0;
     }
-    if (PyBool_Check(seed) || !PyIndex_Check(seed)) {
-        PyErr_Format(PyExc_TypeError, "seed must be an int or None, not %.100s",
-                     Py_TYPE(seed)->tp_name);
-        return -1;
-    }
-    PyObject *idx = PyNumber_Index(seed);
+    PyObject *idx = lc_as_index(seed, "seed must be an int or None");
     if (idx == NULL) {
         return -1;
     }

@@ -30,12 +30,7 @@ set_num_threads(PyObject *module, PyObject *arg)
         atomic_store(&st->threads, 0);
         Py_RETURN_NONE;
     }
-    if (PyBool_Check(arg) || !PyIndex_Check(arg)) {
-        PyErr_Format(PyExc_TypeError, "set_num_threads() takes an int or None, not %.100s",
-                     Py_TYPE(arg)->tp_name);
-        return NULL;
-    }
-    PyObject *idx = PyNumber_Index(arg);
+    PyObject *idx = lc_as_index(arg, "set_num_threads() takes an int or None");
     if (idx == NULL) {
         return NULL;
     }

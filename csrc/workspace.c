@@ -1,6 +1,7 @@
 #define _DEFAULT_SOURCE /* madvise */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "common.h"
@@ -153,7 +154,8 @@ lc_result_take(size_t bytes, size_t *capacity)
             found = results[i].buffer;
             *capacity = results[i].capacity;
             result_bytes -= results[i].capacity;
-            results[i] = results[--result_count];
+            memmove(results + i, results + i + 1,
+                    (size_t)(--result_count - i) * sizeof(cached_result));
             break;
         }
     }
@@ -164,16 +166,26 @@ lc_result_take(size_t bytes, size_t *capacity)
 void
 lc_result_give(void *buffer, size_t capacity)
 {
-    lock_pool();
-    const int keep = result_count < LC_RESULT_CACHE_BUFFERS &&
-                     result_bytes + capacity <= LC_RESULT_CACHE_BYTES;
-    if (keep) {
-        results[result_count++] = (cached_result){buffer, capacity};
-        result_bytes += capacity;
-    }
-    pthread_mutex_unlock(&pool_lock);
-    if (!keep) {
+    void *evicted[LC_RESULT_CACHE_BUFFERS];
+    int n_evicted = 0;
+    if (capacity > LC_RESULT_CACHE_BYTES) {
         free(buffer);
+        return;
+    }
+    lock_pool();
+    /* The most recent results are the likeliest to come back: make room by
+     * dropping the oldest (the front of the list). */
+    while (result_count == LC_RESULT_CACHE_BUFFERS ||
+           result_bytes + capacity > LC_RESULT_CACHE_BYTES) {
+        evicted[n_evicted++] = results[0].buffer;
+        result_bytes -= results[0].capacity;
+        memmove(results, results + 1, (size_t)(--result_count) * sizeof(cached_result));
+    }
+    results[result_count++] = (cached_result){buffer, capacity};
+    result_bytes += capacity;
+    pthread_mutex_unlock(&pool_lock);
+    for (int i = 0; i < n_evicted; i++) {
+        free(evicted[i]);
     }
 }
 

@@ -34,9 +34,9 @@ size_t lc_workspace_pooled_bytes(void);
  * big results come from a small cache of aligned buffers on huge pages that
  * earlier results gave back: a loop of calls reuses the same pages.
  * lc_result_take returns a buffer of at least `bytes` (its size in
- * *capacity), or NULL; lc_result_give keeps it for reuse while the cache
- * holds fewer than LC_RESULT_CACHE_BUFFERS buffers and LC_RESULT_CACHE_BYTES
- * bytes, else frees it.
+ * *capacity), or NULL; lc_result_give keeps it for reuse, dropping the
+ * oldest buffers kept so that the cache never holds more than
+ * LC_RESULT_CACHE_BUFFERS buffers and LC_RESULT_CACHE_BYTES bytes.
  */
 #define LC_RESULT_MIN_BYTES ((size_t)1 << 20)
 #define LC_RESULT_CACHE_BUFFERS 4
