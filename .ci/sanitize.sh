@@ -55,7 +55,10 @@ echo "sanitize: building with LINEARC_SANITIZE=1"
 )
 
 so="$(ls "$work"/src/linearc/_linearc*.so)"
-if ! ldd "$so" | grep -q libasan; then
+# ldd's whole output first: `ldd | grep -q` under pipefail fails whenever
+# grep stops reading before ldd has finished writing (SIGPIPE).
+deps="$(ldd "$so")"
+if ! grep -q libasan <<<"$deps"; then
     echo "sanitize: $so is not linked against libasan" >&2
     exit 1
 fi
