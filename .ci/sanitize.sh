@@ -78,8 +78,10 @@ export PYTHONPATH="$work/src${PYTHONPATH:+:$PYTHONPATH}"
 export LD_PRELOAD="$asan_lib $ubsan_lib${LD_PRELOAD:+ $LD_PRELOAD}"
 # allocator_may_return_null: tests ask for absurd sizes and expect MemoryError;
 # by default ASan aborts on those instead of returning NULL like malloc does.
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1:detect_odr_violation=0"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+# Reports also go to files ($work/sanitizer-report.<pid>): pytest captures a
+# test's stderr, and a report printed there is lost when it kills the process.
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1:detect_odr_violation=0:log_path=$work/sanitizer-report"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$work/sanitizer-report"
 # Hypothesis' database lives in the scratch copy anyway; keep runs quiet.
 export PYTHONDONTWRITEBYTECODE=1
 
@@ -118,5 +120,16 @@ if grep -E -q "ERROR: AddressSanitizer|runtime error:|SUMMARY: (Address|Undefine
     echo "sanitize: sanitizer report found" >&2
     status=1
 fi
+for report in "$work"/sanitizer-report.*; do
+    [[ -e "$report" ]] || continue
+    # ASan's allocator_may_return_null warnings are expected (tests ask for
+    # absurd sizes); anything else is a finding.
+    findings="$(grep -v -E "WARNING: AddressSanitizer failed to allocate|^$" "$report" || true)"
+    if [[ -n "$findings" ]]; then
+        echo "sanitize: sanitizer report in $report:" >&2
+        cat "$report" >&2
+        status=1
+    fi
+done
 echo "sanitize: done in $(( $(date +%s) - start )) s, status $status"
 exit "$status"

@@ -296,9 +296,11 @@ out_for_vector_weight(PyObject *x, PyObject *out)
         return NULL;
     }
     const int lead = PyArray_NDIM(xa) > 0 ? PyArray_NDIM(xa) - 1 : 0;
+    /* (A 0-d array may have no dims at all: memcmp only real ones.) */
     if (PyArray_Check(out) && (PyArray_NDIM((PyArrayObject *)out) != lead ||
-                               memcmp(PyArray_DIMS((PyArrayObject *)out), PyArray_DIMS(xa),
-                                      (size_t)lead * sizeof(npy_intp)) != 0)) {
+                               (lead > 0 && memcmp(PyArray_DIMS((PyArrayObject *)out),
+                                                   PyArray_DIMS(xa),
+                                                   (size_t)lead * sizeof(npy_intp)) != 0))) {
         char want[256], got[256];
         lc_format_shape(want, sizeof want, lead, PyArray_DIMS(xa));
         lc_format_shape(got, sizeof got, PyArray_NDIM((PyArrayObject *)out),

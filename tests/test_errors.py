@@ -870,3 +870,13 @@ def test_bad_blocking_environment_is_an_import_error(value):
                       env={**os.environ, "LINEARC_BLOCKING_F32": value}, timeout=60)
     assert proc.returncode != 0
     assert "ImportError: LINEARC_BLOCKING" in proc.stderr, proc.stderr[-500:]
+
+
+def test_functional_vector_weight_into_0d_out():
+    """A rank-1 input with a 1-D weight gives a 0-d result, into a 0-d out."""
+    out = np.full((), np.nan)
+    x = np.arange(6.0)
+    assert linearc.linear(x, np.ones(6), out=out) is out
+    assert out == 15.0
+    with pytest.raises(ValueError, match=r"out has shape \(2,\), expected \(\)"):
+        linearc.linear(x, np.ones(6), out=np.zeros(2))
