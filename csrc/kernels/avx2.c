@@ -50,27 +50,33 @@ mask_f64(int n)
 #define MASK_F32(n) mask_f32(n)
 #define MASK_F64(n) mask_f64(n)
 
+/* Plain loads and stores where a vector is whole: AMD runs vmaskmov much
+ * slower, and the tiles and direct tiles load and store C once per K block. */
+#define LOADU_F32(p) _mm256_loadu_ps(p)
+#define LOADU_F64(p) _mm256_loadu_pd(p)
+#define STOREU_F32(p, v) _mm256_storeu_ps((p), (v))
+#define STOREU_F64(p, v) _mm256_storeu_pd((p), (v))
+
 /*
  * The packed tile: all MR rows are computed (the panels are zero-padded),
- * only the first mr are loaded from and stored to C.
+ * only the first mr are loaded from and stored to C. FULL: all NR columns.
  */
 #define PACKED_TILE(T, S)                                                               \
-    static void tile_avx2_##S(ptrdiff_t kc, const void *a_, const void *b_, void *c_,   \
-                              ptrdiff_t ldc, int mr, int nr, const void *bias_,         \
-                              int start)                                                \
+    LC_ALWAYS_INLINE void tile_body_##S(const int FULL, ptrdiff_t kc, const T *a,       \
+                                        const T *b, T *c, ptrdiff_t ldc, int mr, int nr,  \
+                                        const T *bias, int start)                       \
     {                                                                                   \
         enum { L = 32 / sizeof(T), NR = 2 * L };                                        \
-        const T *a = a_, *b = b_, *bias = bias_;                                        \
-        T *c = c_;                                                                      \
         const __m256i m[2] = {MASK_##S(nr), MASK_##S(nr - L)};                          \
         V_##S acc[MR][2];                                                               \
         _Pragma("GCC unroll 6") for (int i = 0; i < MR; i++)                            \
         {                                                                               \
             for (int v = 0; v < 2; v++) {                                               \
-                acc[i][v] = start == LC_START_C && i < mr                               \
-                                ? LOADM_##S(m[v], c + i * ldc + L * v)                  \
-                            : start == LC_START_BIAS ? LOADM_##S(m[v], bias + L * v)    \
-                                                     : ZERO_##S();                      \
+                const T *src = start == LC_START_C ? c + i * ldc + L * v : bias + L * v; \
+                acc[i][v] = start == LC_START_ZERO || (start == LC_START_C && i >= mr)   \
+                                ? ZERO_##S()                                            \
+                            : FULL ? LOADU_##S(src)                                     \
+                                   : LOADM_##S(m[v], src);                              \
             }                                                                           \
         }                                                                               \
         _Pragma("GCC unroll 4") for (ptrdiff_t p = 0; p < kc; p++)                      \
@@ -88,9 +94,25 @@ mask_f64(int n)
         _Pragma("GCC unroll 6") for (int i = 0; i < MR; i++)                            \
         {                                                                               \
             if (i < mr) {                                                               \
-                STOREM_##S(c + i * ldc, m[0], acc[i][0]);                               \
-                STOREM_##S(c + i * ldc + L, m[1], acc[i][1]);                           \
+                for (int v = 0; v < 2; v++) {                                           \
+                    if (FULL) {                                                         \
+                        STOREU_##S(c + i * ldc + L * v, acc[i][v]);                     \
+                    }                                                                   \
+                    else {                                                              \
+                        STOREM_##S(c + i * ldc + L * v, m[v], acc[i][v]);               \
+                    }                                                                   \
+                }                                                                       \
             }                                                                           \
+        }                                                                               \
+    }                                                                                   \
+    static void tile_avx2_##S(ptrdiff_t kc, const void *a, const void *b, void *c,      \
+                              ptrdiff_t ldc, int mr, int nr, const void *bias, int start) \
+    {                                                                                   \
+        if (nr == 64 / (int)sizeof(T)) {                                                \
+            tile_body_##S(1, kc, a, b, c, ldc, mr, nr, bias, start);                    \
+        }                                                                               \
+        else {                                                                          \
+            tile_body_##S(0, kc, a, b, c, ldc, mr, nr, bias, start);                    \
         }                                                                               \
     }
 
@@ -98,12 +120,7 @@ PACKED_TILE(float, F32)
 PACKED_TILE(double, F64)
 
 /* Direct tiles: ROWS is exactly mr (see avx512.c). With FULL, every
- * vector is whole: plain loads and stores, which AMD runs much faster than
- * vmaskmov. */
-#define LOADU_F32(p) _mm256_loadu_ps(p)
-#define LOADU_F64(p) _mm256_loadu_pd(p)
-#define STOREU_F32(p, v) _mm256_storeu_ps((p), (v))
-#define STOREU_F64(p, v) _mm256_storeu_pd((p), (v))
+ * vector is whole. */
 #define DIRECT_TILE_BODY(T, S)                                                          \
     LC_ALWAYS_INLINE void direct_body_##S(const int ROWS, const int VECS, const int FULL, \
                                           ptrdiff_t kc, const T *a, ptrdiff_t lda,      \
