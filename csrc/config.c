@@ -366,8 +366,8 @@ lc_config_make(const lc_kernel_set *kernels, lc_config *config, const char **why
 {
     const lc_cpu *cpu = lc_cpu_info();
     config->kernels = kernels;
-    config->f32 = model_blocking(cpu, &kernels->f32, 4);
-    config->f64 = model_blocking(cpu, &kernels->f64, 8);
+    config->f32 = config->f32_model = model_blocking(cpu, &kernels->f32, 4);
+    config->f64 = config->f64_model = model_blocking(cpu, &kernels->f64, 8);
     apply_measured(cpu, kernels->name, LC_F32, &config->f32);
     apply_measured(cpu, kernels->name, LC_F64, &config->f64);
     if (apply_environment("LINEARC_BLOCKING_F32", &kernels->f32, &config->f32, why) < 0 ||

@@ -50,6 +50,7 @@ typedef struct {
 typedef struct {
     const lc_kernel_set *kernels;
     lc_blocking f32, f64;
+    lc_blocking f32_model, f64_model; /* the model's alone, for reports */
 } lc_config;
 
 /* This CPU, read once (thread-safe). */

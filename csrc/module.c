@@ -79,11 +79,14 @@ dtype_dict(const lc_config *config, lc_dtype t)
 {
     const lc_kernel_ops *ops = lc_config_ops(config, t);
     const lc_blocking *b = lc_config_blocking(config, t);
-    return Py_BuildValue("{s(ii)s(ii)sisisisisisisiss}", "tile", ops->mr, ops->nr,
+    const lc_blocking *m = t == LC_F32 ? &config->f32_model : &config->f64_model;
+    return Py_BuildValue("{s(ii)s(ii)sisisisisisisisssN}", "tile", ops->mr, ops->nr,
                          "direct_tile", ops->dmr, ops->dnr, "kc", b->kc, "mc", b->mc, "nc",
                          b->nc, "kc_direct", b->kc_direct, "kc_stream", b->kc_stream,
                          "direct_rows", b->direct_rows, "direct_cols", b->direct_cols,
-                         "blocking_source", b->source);
+                         "blocking_source", b->source, "model",
+                         Py_BuildValue("{sisisisi}", "kc", m->kc, "mc", m->mc, "nc", m->nc,
+                                       "kc_direct", m->kc_direct));
 }
 
 static PyObject *

@@ -68,6 +68,11 @@ def get_config() -> dict[str, Any]:
             f"NC {d['nc']}; direct tile {d['direct_tile'][0]}x"
             f"{d['direct_tile'][1]}, KC {d['kc_direct']} ({d['kc_stream']} for one "
             f"tile of rows), up to {d['direct_rows']} rows ({d['blocking_source']})")
+        if not d["blocking_source"].startswith("model"):
+            m = d["model"]
+            config[f"blocking_{dtype}"] += (
+                f"; the cache model alone: KC {m['kc']}, MC {m['mc']}, NC {m['nc']}, "
+                f"direct KC {m['kc_direct']}")
     if not raw["openmp"]:
         config["openmp"] = "no (built without OpenMP: the GEMM runs on one thread)"
     return config

@@ -44,6 +44,13 @@ class _Cpu(TypedDict):
     l2: _Cache
     l3: _Cache
 
+class _ModelBlocking(TypedDict):
+    # What the cache model alone chose, before measured values and overrides.
+    kc: int
+    mc: int
+    nc: int
+    kc_direct: int
+
 class _DtypeConfig(TypedDict):
     tile: tuple[int, int]  # MR, NR of the packed register tile
     direct_tile: tuple[int, int]  # the most rows and columns of a direct tile
@@ -55,6 +62,7 @@ class _DtypeConfig(TypedDict):
     direct_rows: int  # the direct path takes up to this many rows,
     direct_cols: int  # or any number of rows with up to this many columns
     blocking_source: str
+    model: _ModelBlocking
 
 class _Planner(TypedDict):
     serial_flops: float  # below this, one thread
