@@ -195,7 +195,10 @@ ways_for(const lc_cache *k, double bytes)
  * reads of A and B (kc (MR + NR)). On Zen 4 the plain model's kc (80
  * float32, 104 float64) ran 20-28% below the measured blocking and
  * kc_direct 64 up to 15% below 256; with this floor (352, 304; 224, 208)
- * 2-5%. Zen 5's measured values are above it too.
+ * 2-5%. Zen 5's measured kc (512, 384) are above it; its kc_direct was
+ * never measured and follows the model, which this floor moves from 96 to
+ * 224 (float32) and 208 (float64). The floor does not ask the panels to
+ * fit L1: on Zen 4 the best kc streams them from L2.
  */
 static int
 kc_for_c_round_trip(int mr, int nr)

@@ -429,6 +429,11 @@ shared_a_tiles(const lc_gemm_args *g, const packed_buffers *p, ptrdiff_t kc, int
     split_range(it * jt, 1, t, T, &lo, &hi);
     for (ptrdiff_t q = lo; q < hi; q++) {
         const ptrdiff_t i = q % it * ops->mr, j = jc + q / it * ops->nr;
+        if (q + 1 < hi) { /* run_tiles sees one tile: no next one to ask for */
+            const ptrdiff_t i2 = (q + 1) % it * ops->mr, j2 = jc + (q + 1) / it * ops->nr;
+            prefetch_tile(g, i2, LC_MIN((ptrdiff_t)ops->mr, g->m - i2), j2,
+                          (int)LC_MIN((ptrdiff_t)ops->nr, jc + nc - j2));
+        }
         run_tiles(g, p, kc, start, 0, i, LC_MIN(i + ops->mr, g->m), jc, j,
                   LC_MIN(j + ops->nr, jc + nc));
     }

@@ -72,11 +72,13 @@ mask_f64(int n)
         _Pragma("GCC unroll 6") for (int i = 0; i < MR; i++)                            \
         {                                                                               \
             for (int v = 0; v < 2; v++) {                                               \
-                const T *src = start == LC_START_C ? c + i * ldc + L * v : bias + L * v; \
-                acc[i][v] = start == LC_START_ZERO || (start == LC_START_C && i >= mr)   \
-                                ? ZERO_##S()                                            \
-                            : FULL ? LOADU_##S(src)                                     \
-                                   : LOADM_##S(m[v], src);                              \
+                if (start == LC_START_ZERO || (start == LC_START_C && i >= mr)) {       \
+                    acc[i][v] = ZERO_##S();                                             \
+                }                                                                       \
+                else {                                                                  \
+                    const T *src = start == LC_START_C ? c + i * ldc + L * v : bias + L * v; \
+                    acc[i][v] = FULL ? LOADU_##S(src) : LOADM_##S(m[v], src);           \
+                }                                                                       \
             }                                                                           \
         }                                                                               \
         _Pragma("GCC unroll 4") for (ptrdiff_t p = 0; p < kc; p++)                      \
@@ -135,10 +137,13 @@ PACKED_TILE(double, F64)
         }                                                                               \
         _Pragma("GCC unroll 6") for (int i = 0; i < ROWS; i++) {                        \
             _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                    \
-                const T *src = start == LC_START_C ? c + i * ldc + L * v : bias + L * v; \
-                acc[i][v] = start == LC_START_ZERO ? ZERO_##S()                          \
-                            : FULL             ? LOADU_##S(src)                         \
-                                               : LOADM_##S(m[v], src);                  \
+                if (start == LC_START_ZERO) {                                           \
+                    acc[i][v] = ZERO_##S();                                             \
+                }                                                                       \
+                else {                                                                  \
+                    const T *src = start == LC_START_C ? c + i * ldc + L * v : bias + L * v; \
+                    acc[i][v] = FULL ? LOADU_##S(src) : LOADM_##S(m[v], src);           \
+                }                                                                       \
             }                                                                           \
         }                                                                               \
         _Pragma("GCC unroll 2") for (ptrdiff_t p = 0; p < kc; p++)                      \
