@@ -56,6 +56,9 @@ mask_f64(int n)
 #define LOADU_F64(p) _mm256_loadu_pd(p)
 #define STOREU_F32(p, v) _mm256_storeu_ps((p), (v))
 #define STOREU_F64(p, v) _mm256_storeu_pd((p), (v))
+/* A vector of C or the bias, whole (FULL) or under mask m. */
+#define LOAD_EDGE(S, FULL, m, p) ((FULL) ? LOADU_##S(p) : LOADM_##S((m), (p)))
+#define STORE_EDGE(S, FULL, p, m, v) ((FULL) ? STOREU_##S((p), (v)) : STOREM_##S((p), (m), (v)))
 
 /*
  * The packed tile: all MR rows are computed (the panels are zero-padded),
@@ -72,13 +75,10 @@ mask_f64(int n)
         _Pragma("GCC unroll 6") for (int i = 0; i < MR; i++)                            \
         {                                                                               \
             for (int v = 0; v < 2; v++) {                                               \
-                if (start == LC_START_ZERO || (start == LC_START_C && i >= mr)) {       \
-                    acc[i][v] = ZERO_##S();                                             \
-                }                                                                       \
-                else {                                                                  \
-                    const T *src = start == LC_START_C ? c + i * ldc + L * v : bias + L * v; \
-                    acc[i][v] = FULL ? LOADU_##S(src) : LOADM_##S(m[v], src);           \
-                }                                                                       \
+                acc[i][v] = start == LC_START_ZERO || (start == LC_START_C && i >= mr)   \
+                                ? ZERO_##S()                                            \
+                            : start == LC_START_C ? LOAD_EDGE(S, FULL, m[v], c + i * ldc + L * v) \
+                                                  : LOAD_EDGE(S, FULL, m[v], bias + L * v); \
             }                                                                           \
         }                                                                               \
         _Pragma("GCC unroll 4") for (ptrdiff_t p = 0; p < kc; p++)                      \
@@ -97,12 +97,7 @@ mask_f64(int n)
         {                                                                               \
             if (i < mr) {                                                               \
                 for (int v = 0; v < 2; v++) {                                           \
-                    if (FULL) {                                                         \
-                        STOREU_##S(c + i * ldc + L * v, acc[i][v]);                     \
-                    }                                                                   \
-                    else {                                                              \
-                        STOREM_##S(c + i * ldc + L * v, m[v], acc[i][v]);               \
-                    }                                                                   \
+                    STORE_EDGE(S, FULL, c + i * ldc + L * v, m[v], acc[i][v]);          \
                 }                                                                       \
             }                                                                           \
         }                                                                               \
@@ -137,13 +132,9 @@ PACKED_TILE(double, F64)
         }                                                                               \
         _Pragma("GCC unroll 6") for (int i = 0; i < ROWS; i++) {                        \
             _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                    \
-                if (start == LC_START_ZERO) {                                           \
-                    acc[i][v] = ZERO_##S();                                             \
-                }                                                                       \
-                else {                                                                  \
-                    const T *src = start == LC_START_C ? c + i * ldc + L * v : bias + L * v; \
-                    acc[i][v] = FULL ? LOADU_##S(src) : LOADM_##S(m[v], src);           \
-                }                                                                       \
+                acc[i][v] = start == LC_START_ZERO ? ZERO_##S()                          \
+                            : start == LC_START_C ? LOAD_EDGE(S, FULL, m[v], c + i * ldc + L * v) \
+                                                  : LOAD_EDGE(S, FULL, m[v], bias + L * v); \
             }                                                                           \
         }                                                                               \
         _Pragma("GCC unroll 2") for (ptrdiff_t p = 0; p < kc; p++)                      \
@@ -151,7 +142,7 @@ PACKED_TILE(double, F64)
             const T *bp = b + p * ldb;                                                  \
             V_##S bv[VECS_MAX];                                                         \
             _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                    \
-                bv[v] = FULL ? LOADU_##S(bp + L * v) : LOADM_##S(m[v], bp + L * v);     \
+                bv[v] = LOAD_EDGE(S, FULL, m[v], bp + L * v);                           \
             }                                                                           \
             __builtin_prefetch(bp + L * VECS * 4, 0, 2);                                \
             _Pragma("GCC unroll 6") for (int i = 0; i < ROWS; i++) {                    \
@@ -163,12 +154,7 @@ PACKED_TILE(double, F64)
         }                                                                               \
         _Pragma("GCC unroll 6") for (int i = 0; i < ROWS; i++) {                        \
             _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                    \
-                if (FULL) {                                                             \
-                    STOREU_##S(c + i * ldc + L * v, acc[i][v]);                         \
-                }                                                                       \
-                else {                                                                  \
-                    STOREM_##S(c + i * ldc + L * v, m[v], acc[i][v]);                   \
-                }                                                                       \
+                STORE_EDGE(S, FULL, c + i * ldc + L * v, m[v], acc[i][v]);              \
             }                                                                           \
         }                                                                               \
     }
