@@ -75,4 +75,8 @@ def test_readme_cites_only_files_in_the_repository():
     for path in set(re.findall(r"`((?:docs|tests|benchmarks|examples|csrc|src|\.ci)/[\w./-]+)`",
                                text)):
         assert (root / path).exists(), path
-    assert "ENGINEERING" not in text and "shared/" not in text
+    # links too, and nothing outside the repository (a "../" path)
+    for target in re.findall(r"\]\(([^)#]+)\)", text):
+        if not re.match(r"[a-z]+://", target):
+            assert (root / target).exists(), target
+    assert not re.search(r"\.\./", text)
