@@ -67,6 +67,13 @@ lc_config_blocking(const lc_config *config, lc_dtype t)
     return t == LC_F32 ? &config->f32 : &config->f64;
 }
 
+/* What the cache model alone chose for one element type (for reports). */
+static inline const lc_blocking *
+lc_config_model(const lc_config *config, lc_dtype t)
+{
+    return t == LC_F32 ? &config->f32_model : &config->f64_model;
+}
+
 static inline const lc_kernel_ops *
 lc_config_ops(const lc_config *config, lc_dtype t)
 {

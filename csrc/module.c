@@ -79,7 +79,7 @@ dtype_dict(const lc_config *config, lc_dtype t)
 {
     const lc_kernel_ops *ops = lc_config_ops(config, t);
     const lc_blocking *b = lc_config_blocking(config, t);
-    const lc_blocking *m = t == LC_F32 ? &config->f32_model : &config->f64_model;
+    const lc_blocking *m = lc_config_model(config, t);
     return Py_BuildValue("{s(ii)s(ii)sisisisisisisisssN}", "tile", ops->mr, ops->nr,
                          "direct_tile", ops->dmr, ops->dnr, "kc", b->kc, "mc", b->mc, "nc",
                          b->nc, "kc_direct", b->kc_direct, "kc_stream", b->kc_stream,
