@@ -118,18 +118,45 @@ pack_rows_along_k(const lc_operand *op, ptrdiff_t base, int valid, ptrdiff_t k0,
     }
 }
 
-/* A panel whose R lanes are adjacent in memory (W.T's columns in the
- * forward pass): each p is one run of `valid` values, then zeros. */
-static void
-pack_adjacent_lanes(const lc_operand *op, ptrdiff_t base, int valid, ptrdiff_t k0,
-                    ptrdiff_t kc, int R, char *panel)
+/* Copies one k step of a panel: `bytes` is R lanes of one type, and the
+ * usual sizes are spelled as constants so that the copy is inlined (a libc
+ * call per 64-128 bytes cost as much as the copy). */
+LC_ALWAYS_INLINE void
+copy_lanes(char *d, const char *s, size_t bytes)
 {
-    const size_t es = lc_dtype_size(op->type);
+    switch (bytes) {
+    case 128: memcpy(d, s, 128); break;
+    case 112: memcpy(d, s, 112); break;
+    case 64: memcpy(d, s, 64); break;
+    case 48: memcpy(d, s, 48); break;
+    default: memcpy(d, s, bytes);
+    }
+}
+
+/* Panels whose R lanes are adjacent in memory (W.T's columns in the
+ * forward pass, x^T's in the weight gradient): for each p, one contiguous
+ * run over all the panels' lanes, read in order and dealt out to the
+ * panels (zeros past `rows`). Reading a whole run at a time, not one
+ * panel's lanes over every p, keeps the reads sequential: a panel's own
+ * lanes are a row stride apart, often a page, beyond the prefetchers. */
+static void
+pack_adjacent_lanes(const lc_operand *op, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t k0,
+                    ptrdiff_t kc, int R, char *dst)
+{
+    const size_t es = lc_dtype_size(op->type), lane_bytes = (size_t)R * es;
+    const ptrdiff_t whole = rows / R, rest = rows - whole * R;
     for (ptrdiff_t p = 0; p < kc; p++) {
-        const char *src = op->data + base * (ptrdiff_t)es + col_offset(op, k0 + p);
-        char *d = panel + (size_t)(p * R) * es;
-        memcpy(d, src, (size_t)valid * es);
-        memset(d + (size_t)valid * es, 0, (size_t)(R - valid) * es);
+        const char *src = op->data + r0 * (ptrdiff_t)es + col_offset(op, k0 + p);
+        char *d = dst + (size_t)p * lane_bytes;
+        for (ptrdiff_t q = 0; q < whole; q++) {
+            copy_lanes(d + (size_t)(q * kc) * lane_bytes, src + (size_t)q * lane_bytes,
+                       lane_bytes);
+        }
+        if (rest > 0) {
+            d += (size_t)(whole * kc) * lane_bytes;
+            memcpy(d, src + (size_t)whole * lane_bytes, (size_t)rest * es);
+            memset(d + (size_t)rest * es, 0, (size_t)(R - rest) * es);
+        }
     }
 }
 
@@ -157,15 +184,16 @@ lc_pack_panels(const lc_operand *op, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t k0,
                               memory_order_relaxed);
     const int along_k = !op->col_off && op->cs == (ptrdiff_t)es_from;
     const int adjacent = !op->row_off && op->rs == (ptrdiff_t)es_from && op->type == to;
+    if (adjacent && !along_k) {
+        pack_adjacent_lanes(op, r0, rows, k0, kc, R, dst);
+        return;
+    }
     for (ptrdiff_t q = 0; q < panels; q++) {
         char *panel = (char *)dst + (size_t)(q * kc * R) * es_to;
         const ptrdiff_t base = r0 + q * R;
         const int valid = (int)LC_MIN((ptrdiff_t)R, rows - q * R);
         if (along_k) {
             pack_rows_along_k(op, base, valid, k0, kc, R, to, panel, transpose);
-        }
-        else if (adjacent) {
-            pack_adjacent_lanes(op, base, valid, k0, kc, R, panel);
         }
         else {
             pack_any(op, base, valid, k0, kc, R, to, panel);
