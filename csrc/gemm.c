@@ -525,15 +525,35 @@ element(const lc_operand *op, ptrdiff_t i, ptrdiff_t j)
     return op->type == LC_F32 ? (double)*(const float *)p : *(const double *)p;
 }
 
+/* acc[j] += row[j] over the rows of a dense float32 or float64 view: the
+ * common case (grad_output as given), in a loop the compiler vectorises
+ * across j, which keeps every column's sum in row order. */
+#define SUM_DENSE_ROWS(T)                                                                       \
+    do {                                                                                        \
+        T *restrict acc_ = c;                                                                   \
+        for (ptrdiff_t i = 0; i < m; i++) {                                                     \
+            const T *restrict row = (const T *)(a->data + i * a->rs);                           \
+            for (ptrdiff_t j = 0; j < n; j++) {                                                 \
+                acc_[j] += row[j];                                                              \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
 void
 lc_sum_rows(const lc_operand *a, ptrdiff_t m, ptrdiff_t n, lc_dtype dtype, int accumulate,
             void *c)
 {
+    const int dense = a->type == dtype && a->row_off == NULL && a->col_off == NULL &&
+                      a->cs == (ptrdiff_t)lc_dtype_size(dtype);
+    if (!accumulate) {
+        memset(c, 0, (size_t)n * lc_dtype_size(dtype));
+    }
     if (dtype == LC_F32) {
-        float *acc = c;
-        for (ptrdiff_t j = 0; j < n; j++) {
-            acc[j] = accumulate ? acc[j] : 0.0f;
+        if (dense) {
+            SUM_DENSE_ROWS(float);
+            return;
         }
+        float *acc = c;
         for (ptrdiff_t i = 0; i < m; i++) {
             for (ptrdiff_t j = 0; j < n; j++) {
                 acc[j] += (float)element(a, i, j);
@@ -541,10 +561,11 @@ lc_sum_rows(const lc_operand *a, ptrdiff_t m, ptrdiff_t n, lc_dtype dtype, int a
         }
         return;
     }
-    double *acc = c;
-    for (ptrdiff_t j = 0; j < n; j++) {
-        acc[j] = accumulate ? acc[j] : 0.0;
+    if (dense) {
+        SUM_DENSE_ROWS(double);
+        return;
     }
+    double *acc = c;
     for (ptrdiff_t i = 0; i < m; i++) {
         for (ptrdiff_t j = 0; j < n; j++) {
             acc[j] += element(a, i, j);
