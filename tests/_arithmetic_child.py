@@ -1,6 +1,8 @@
 """Run by tests/test_arithmetic.py under each LINEARC_ISA: prints one digest
 per product (forward on both paths, the three backward products, one and two
-threads), so that the parent can compare instruction sets bit for bit."""
+threads; then gapped 3-D operands, whose rows need offset tables, and a
+grad_output of the other dtype), so that the parent can compare
+instruction sets and block sizes bit for bit."""
 from __future__ import annotations
 
 import hashlib
@@ -11,6 +13,10 @@ import linearc
 
 SHAPES = [(1, 300, 70), (5, 1000, 130), (33, 257, 65), (300, 700, 513), (64, 256, 256),
           (2000, 64, 40)]
+# (a, b, in, out): x and grad_output are (a, b, features) views of every
+# other row of (a, 2 b + 1, more features) arrays: the gap between blocks
+# differs from the gap between rows, so the rows need an offset table.
+GAPPED = [(3, 11, 257, 65), (10, 30, 300, 130), (40, 50, 64, 40)]
 
 
 def digest(*arrays) -> str:
@@ -32,6 +38,16 @@ def main() -> None:
                 linearc.set_num_threads(threads)
                 layer.zero_grad()
                 gi = layer.backward(x, g)
+                out.append(digest(layer(x), gi, layer.weight_grad, layer.bias_grad))
+        for a, b, k, n in GAPPED:
+            layer = linearc.Linear(k, n, dtype=dtype, seed=6)
+            x = rng.standard_normal((a, 2 * b + 1, k + 3)).astype(dtype)[:, 0:2 * b:2, :k]
+            g = rng.standard_normal((a, 2 * b + 1, n + 5)).astype(dtype)[:, 1::2, 2:n + 2]
+            other = np.float64 if dtype == np.float32 else np.float32
+            for g_as in (g, g.astype(other)):
+                layer.zero_grad()
+                gi = layer.backward(x, g_as)
+                gi = layer.backward(x, g_as)  # and the chains continued
                 out.append(digest(layer(x), gi, layer.weight_grad, layer.bias_grad))
     print(" ".join(out[1:]))
 
