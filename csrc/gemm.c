@@ -525,16 +525,24 @@ element(const lc_operand *op, ptrdiff_t i, ptrdiff_t j)
     return op->type == LC_F32 ? (double)*(const float *)p : *(const double *)p;
 }
 
-/* acc[j] += row[j] over the rows of a dense float32 or float64 view: the
- * common case (grad_output as given), in a loop the compiler vectorises
- * across j, which keeps every column's sum in row order. */
-#define SUM_DENSE_ROWS(T)                                                                       \
+/* acc[j] += a(i, j) for i in order. Dense rows of the compute type (the
+ * common case: grad_output as given) go through a plain loop the compiler
+ * vectorises across j, each column's sum still in row order; any other
+ * layout or type through the general accessor. */
+#define SUM_ROWS(T)                                                                             \
     do {                                                                                        \
-        T *restrict acc_ = c;                                                                   \
+        T *restrict acc = c;                                                                    \
         for (ptrdiff_t i = 0; i < m; i++) {                                                     \
-            const T *restrict row = (const T *)(a->data + i * a->rs);                           \
-            for (ptrdiff_t j = 0; j < n; j++) {                                                 \
-                acc_[j] += row[j];                                                              \
+            if (dense) {                                                                        \
+                const T *restrict row = (const T *)(a->data + i * a->rs);                       \
+                for (ptrdiff_t j = 0; j < n; j++) {                                             \
+                    acc[j] += row[j];                                                           \
+                }                                                                               \
+            }                                                                                   \
+            else {                                                                              \
+                for (ptrdiff_t j = 0; j < n; j++) {                                             \
+                    acc[j] += (T)element(a, i, j);                                              \
+                }                                                                               \
             }                                                                                   \
         }                                                                                       \
     } while (0)
@@ -549,26 +557,9 @@ lc_sum_rows(const lc_operand *a, ptrdiff_t m, ptrdiff_t n, lc_dtype dtype, int a
         memset(c, 0, (size_t)n * lc_dtype_size(dtype));
     }
     if (dtype == LC_F32) {
-        if (dense) {
-            SUM_DENSE_ROWS(float);
-            return;
-        }
-        float *acc = c;
-        for (ptrdiff_t i = 0; i < m; i++) {
-            for (ptrdiff_t j = 0; j < n; j++) {
-                acc[j] += (float)element(a, i, j);
-            }
-        }
-        return;
+        SUM_ROWS(float);
     }
-    if (dense) {
-        SUM_DENSE_ROWS(double);
-        return;
-    }
-    double *acc = c;
-    for (ptrdiff_t i = 0; i < m; i++) {
-        for (ptrdiff_t j = 0; j < n; j++) {
-            acc[j] += element(a, i, j);
-        }
+    else {
+        SUM_ROWS(double);
     }
 }

@@ -15,8 +15,8 @@ from . import tables
 from .cases import BACKWARD_CASES
 from .contenders import BACKWARD
 from .measure import Bench, add_rates, make_row, measure
-from .timing import make_loop, time_rounds
 from .problem import make_problem
+from .timing import make_loop, time_rounds
 
 
 def run_backward(bench: Bench, dtypes: list[str]) -> list[dict]:

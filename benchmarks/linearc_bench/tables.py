@@ -116,9 +116,9 @@ def backward(names: list[str], where: str) -> Table:
                        _cell("linearc", lambda v: f"{v['gflops']:.1f}")))
         + [(n, _cell(n, lambda v: fmt_time(v["median_s"]))) for n in names]
         + _ratio_columns(names)
-        + [("linearc backward / forward GFLOP/s", _backward_vs_forward)])
+        + [("linearc backward / forward GFLOP/s", _backward_vs_forward_cell)])
 
 
-def _backward_vs_forward(row) -> str:
+def _backward_vs_forward_cell(row) -> str:
     v = row.get("backward_vs_forward")
     return "-" if v is None else f"{v:.2f}"
