@@ -272,18 +272,39 @@ grad_input(LinearObject *self, lc_state *st, const lc_matrix *xm, const lc_matri
     return gi;
 }
 
+/* Undo grad_prepare after a failure: a gradient made new for this call is
+ * dropped (it holds nothing yet: fresh memory, or a copy), and the one it
+ * replaced, if any, is put back, so the layer is as before the call. The
+ * arrays dropped here were never handed out, so freeing them runs no code
+ * of the user's and may happen under the lock. */
+static void
+grad_rollback(lc_grad *g, int fresh, lc_grad *old)
+{
+    if (fresh || old->array != NULL) {
+        grad_clear(g);
+    }
+    if (old->array != NULL) {
+        *g = *old;
+        memset(old, 0, sizeof(lc_grad));
+    }
+}
+
 /* weight_grad.T (K x N) continues its chains with X^T (K x M) @ G (M x N),
  * in W.T's order like the weight; then bias_grad (+)= the rows of G summed.
- * Under the gradient lock; the GEMM runs without the GIL. */
+ * Under the gradient lock; the GEMM runs without the GIL. All or nothing:
+ * on failure both gradients are as they were. */
 static int
 accumulate_grads(LinearObject *self, lc_state *st, const lc_matrix *xm, const lc_matrix *gm,
                  lc_grad old[2])
 {
     const npy_intp wdims[2] = {self->out_features, self->in_features};
     const npy_intp bdims[1] = {self->out_features};
-    int wfresh, bfresh = 0;
-    if (grad_prepare(self, &self->weight_grad, 2, wdims, &wfresh, &old[0]) < 0 ||
-        (self->has_bias && grad_prepare(self, &self->bias_grad, 1, bdims, &bfresh, &old[1]) < 0)) {
+    int wfresh = 0, bfresh = 0;
+    if (grad_prepare(self, &self->weight_grad, 2, wdims, &wfresh, &old[0]) < 0) {
+        return -1;
+    }
+    if (self->has_bias && grad_prepare(self, &self->bias_grad, 1, bdims, &bfresh, &old[1]) < 0) {
+        grad_rollback(&self->weight_grad, wfresh, &old[0]);
         return -1;
     }
     const lc_operand *g = &gm->op, *x = &xm->op;
@@ -293,13 +314,10 @@ accumulate_grads(LinearObject *self, lc_state *st, const lc_matrix *xm, const lc
         .c = self->weight_grad.data, .ldc = self->out_features, .accumulate = !wfresh,
         .nthreads = lc_state_threads(st), .config = &st->config,
     };
-    if (lc_run_gemm(&gw) < 0) {
-        /* Nothing was written: a new gradient would only hold garbage. */
-        if (wfresh) {
-            grad_clear(&self->weight_grad);
-        }
-        if (bfresh) {
-            grad_clear(&self->bias_grad);
+    if (lc_run_gemm(&gw) < 0) { /* it wrote nothing */
+        grad_rollback(&self->weight_grad, wfresh, &old[0]);
+        if (self->has_bias) {
+            grad_rollback(&self->bias_grad, bfresh, &old[1]);
         }
         return -1;
     }
