@@ -224,7 +224,10 @@ typedef void (*team_fn)(const lc_gemm_args *g, const gemm_plan *plan, void *ws, 
 /* fn(t, T) on every thread of a team of plan->threads (or fewer, if OpenMP
  * grants fewer: the work is divided among those who come). Each worker
  * takes the caller's floating-point environment (rounding, flush-to-zero),
- * so that the bits do not depend on which thread computed them. */
+ * so that the bits do not depend on which thread computed them, and gets
+ * its own back at the end: the pool's threads are shared with whoever else
+ * uses this OpenMP runtime (torch does), who must not inherit our caller's
+ * modes. */
 static void
 run_team(const lc_gemm_args *g, const gemm_plan *plan, void *ws, team_fn fn)
 {
@@ -238,10 +241,15 @@ run_team(const lc_gemm_args *g, const gemm_plan *plan, void *ws, team_fn fn)
 #pragma omp parallel num_threads(plan->threads)
     {
         const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        fenv_t own;
         if (t != 0) {
+            fegetenv(&own);
             fesetenv(&env);
         }
         fn(g, plan, ws, t, T);
+        if (t != 0) {
+            fesetenv(&own);
+        }
     }
 #else
     fn(g, plan, ws, 0, 1);
