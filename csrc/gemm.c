@@ -16,6 +16,7 @@
  * packing does not grow with the thread count (docs/design.md, "Threads").
  */
 #include <fenv.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -260,6 +261,25 @@ run_team(const lc_gemm_args *g, const gemm_plan *plan, void *ws, team_fn fn)
  * The paths.
  */
 
+/* Any NaN among c[0], ..., c[n-1] made the canonical quiet NaN, as the
+ * kernels store it (kernels.h). */
+static void
+canonical_nans(void *c, ptrdiff_t n, lc_dtype dtype)
+{
+    if (dtype == LC_F32) {
+        float *v = c;
+        for (ptrdiff_t j = 0; j < n; j++) {
+            v[j] = v[j] != v[j] ? NAN : v[j];
+        }
+    }
+    else {
+        double *v = c;
+        for (ptrdiff_t j = 0; j < n; j++) {
+            v[j] = v[j] != v[j] ? (double)NAN : v[j];
+        }
+    }
+}
+
 /* k == 0: every chain is empty: C = bias (or 0), or C stays. */
 static void
 fill_output(const lc_gemm_args *g)
@@ -269,6 +289,7 @@ fill_output(const lc_gemm_args *g)
         char *row = (char *)g->c + (size_t)(i * g->ldc) * es;
         if (g->bias != NULL) {
             memcpy(row, g->bias, (size_t)g->n * es);
+            canonical_nans(row, g->n, g->dtype);
         }
         else {
             memset(row, 0, (size_t)g->n * es);
@@ -570,4 +591,5 @@ lc_sum_rows(const lc_operand *a, ptrdiff_t m, ptrdiff_t n, lc_dtype dtype, int a
     else {
         SUM_ROWS(double);
     }
+    canonical_nans(c, n, dtype);
 }

@@ -54,8 +54,8 @@ lc_gemm_limits lc_gemm_planner_limits(void);
  * Column sums in row order: for every j < n,
  *   acc = accumulate ? c[j] : 0;  acc += a(i, j) for i = 0, 1, ..., m-1
  * rounded in `dtype` at every step (a's values rounded to dtype first),
- * then c[j] = acc. The bias gradient. Needs no memory of its own; c must
- * not overlap a.
+ * then c[j] = acc, a NaN stored as the canonical one (kernels.h). The bias
+ * gradient. Needs no memory of its own; c must not overlap a.
  */
 void lc_sum_rows(const lc_operand *a, ptrdiff_t m, ptrdiff_t n, lc_dtype dtype,
                  int accumulate, void *c);

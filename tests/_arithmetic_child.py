@@ -1,8 +1,8 @@
 """Run by tests/test_arithmetic.py under each LINEARC_ISA: prints one digest
 per product (forward on both paths, the three backward products, one and two
 threads; then gapped 3-D operands, whose rows need offset tables, and a
-grad_output of the other dtype), so that the parent can compare
-instruction sets and block sizes bit for bit."""
+grad_output of the other dtype; then NaN and inf operands), so that the parent
+can compare instruction sets and block sizes bit for bit."""
 from __future__ import annotations
 
 import hashlib
@@ -49,6 +49,22 @@ def main() -> None:
                 gi = layer.backward(x, g_as)
                 gi = layer.backward(x, g_as)  # and the chains continued
                 out.append(digest(layer(x), gi, layer.weight_grad, layer.bias_grad))
+        # NaNs of both signs and with payloads, infinities (inf * 0 and
+        # inf - inf make NaNs of the hardware's choosing) in every operand.
+        specials = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0], dtype)
+        specials_bits = specials.view(np.uint32 if dtype == np.float32 else np.uint64)
+        specials_bits[1] |= 0x12345  # a payload
+        for m, k, n in SHAPES[:4]:
+            layer = linearc.Linear(k, n, dtype=dtype, seed=7)
+            x = rng.standard_normal((m, k)).astype(dtype)
+            g = rng.standard_normal((m, n)).astype(dtype)
+            layer.weight.flat[rng.integers(0, n * k, 2 * n)] = rng.choice(specials, 2 * n)
+            layer.bias[rng.integers(0, n, 3)] = rng.choice(specials, 3)
+            x.flat[rng.integers(0, m * k, 2 * m)] = rng.choice(specials, 2 * m)
+            g.flat[rng.integers(0, m * n, m)] = rng.choice(specials, m)
+            layer.zero_grad()
+            gi = layer.backward(x, g)
+            out.append(digest(layer(x), gi, layer.weight_grad, layer.bias_grad))
     print(" ".join(out[1:]))
 
 

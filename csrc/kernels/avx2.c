@@ -49,6 +49,13 @@ mask_f64(int n)
 #define FMA_F64(a, b, c) _mm256_fmadd_pd((a), (b), (c))
 #define MASK_F32(n) mask_f32(n)
 #define MASK_F64(n) mask_f64(n)
+/* Any NaN as the canonical quiet NaN (kernels.h), before it is stored. */
+#define CANON_F32(v)                                                                   \
+    _mm256_blendv_ps((v), _mm256_castsi256_ps(_mm256_set1_epi32(0x7FC00000)),           \
+                     _mm256_cmp_ps((v), (v), _CMP_UNORD_Q))
+#define CANON_F64(v)                                                                   \
+    _mm256_blendv_pd((v), _mm256_castsi256_pd(_mm256_set1_epi64x(0x7FF8000000000000LL)), \
+                     _mm256_cmp_pd((v), (v), _CMP_UNORD_Q))
 
 /* Plain loads and stores where a vector is whole: AMD runs vmaskmov much
  * slower, and the tiles and direct tiles load and store C once per K block. */
@@ -97,7 +104,7 @@ mask_f64(int n)
         {                                                                               \
             if (i < mr) {                                                               \
                 for (int v = 0; v < 2; v++) {                                           \
-                    STORE_EDGE(S, FULL, c + i * ldc + L * v, m[v], acc[i][v]);          \
+                    STORE_EDGE(S, FULL, c + i * ldc + L * v, m[v], CANON_##S(acc[i][v]));          \
                 }                                                                       \
             }                                                                           \
         }                                                                               \
@@ -154,7 +161,7 @@ PACKED_TILE(double, F64)
         }                                                                               \
         _Pragma("GCC unroll 6") for (int i = 0; i < ROWS; i++) {                        \
             _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                    \
-                STORE_EDGE(S, FULL, c + i * ldc + L * v, m[v], acc[i][v]);              \
+                STORE_EDGE(S, FULL, c + i * ldc + L * v, m[v], CANON_##S(acc[i][v]));              \
             }                                                                           \
         }                                                                               \
     }

@@ -60,6 +60,13 @@ mask8(int n)
 #define MASK_F64(n) mask8(n)
 #define MASKT_F32 __mmask16
 #define MASKT_F64 __mmask8
+/* Any NaN as the canonical quiet NaN (kernels.h), before it is stored. */
+#define CANON_F32(v)                                                                   \
+    _mm512_mask_mov_ps((v), _mm512_cmp_ps_mask((v), (v), _CMP_UNORD_Q),                 \
+                       _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000)))
+#define CANON_F64(v)                                                                   \
+    _mm512_mask_mov_pd((v), _mm512_cmp_pd_mask((v), (v), _CMP_UNORD_Q),                 \
+                       _mm512_castsi512_pd(_mm512_set1_epi64(0x7FF8000000000000LL)))
 
 /*
  * The register tiles. A body is a function of compile-time ROWS (rows of A
@@ -104,7 +111,7 @@ mask8(int n)
         {                                                                               \
             if (i < mr) {                                                               \
                 for (int v = 0; v < VECS; v++) {                                        \
-                    STOREM_##S(c + i * ldc + L * v, m[v], acc[i][v]);                   \
+                    STOREM_##S(c + i * ldc + L * v, m[v], CANON_##S(acc[i][v]));        \
                 }                                                                       \
             }                                                                           \
         }                                                                               \
@@ -194,7 +201,7 @@ tile_avx512_f64_14x16(ptrdiff_t kc, const void *a, const void *b, void *c, ptrdi
         }                                                                               \
         _Pragma("GCC unroll 6") for (int i = 0; i < ROWS; i++) {                        \
             _Pragma("GCC unroll 4") for (int v = 0; v < VECS; v++) {                    \
-                STOREM_##S(c + i * ldc + L * v, m[v], acc[i][v]);                       \
+                STOREM_##S(c + i * ldc + L * v, m[v], CANON_##S(acc[i][v]));           \
             }                                                                           \
         }                                                                               \
     }

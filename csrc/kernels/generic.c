@@ -28,10 +28,12 @@
         }                                                                               \
     }
 
+/* Any NaN is stored as the canonical quiet NaN (kernels.h); C's NAN is
+ * that NaN, and converts to double's. */
 #define GENERIC_STORE(MR, NR)                                                           \
     for (int i = 0; i < mr; i++) {                                                      \
         for (int j = 0; j < nr; j++) {                                                  \
-            c[i * ldc + j] = acc[i][j];                                                 \
+            c[i * ldc + j] = acc[i][j] != acc[i][j] ? NAN : acc[i][j];                  \
         }                                                                               \
     }
 

@@ -13,6 +13,12 @@
  * blocks and carried through C gives the same bits as one unbroken chain.
  * No kernel reorders, splits or reassociates a chain: any instruction set,
  * tile, block size or thread split gives the same bits for the same inputs.
+ *
+ * NaN: whether a chain ends in NaN depends only on its values (a NaN operand,
+ * or inf * 0, or inf - inf, and NaN is absorbing), but which NaN the hardware
+ * returns depends on operand order and instruction set. So every kernel
+ * stores any NaN as the canonical quiet NaN, the bits of NumPy's nan
+ * (float32 0x7FC00000, float64 0x7FF8000000000000): positive, no payload.
  */
 #ifndef LINEARC_KERNELS_H
 #define LINEARC_KERNELS_H
