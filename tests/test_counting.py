@@ -378,3 +378,97 @@ def test_public_names():
     for name in ("profile", "clever_format", "summary"):
         assert name in linearc.__all__
         assert getattr(linearc, name) is globals()[name]
+
+
+# -- summary's picture: nothing overlaps, the formula reads left to right ------
+
+LAYOUT_CASES = [  # (in, out, bias, input shape): the founding example, big,
+    (4, 2, False, (32, 3, 4)),          # one very wide side, tiny, empty
+    (4, 2, True, (32, 3, 4)),
+    (1024, 4096, True, (8, 512, 1024)),
+    (1, 100000, True, (100000, 1)),
+    (100000, 1, True, (100000,)),
+    (7, 2, True, (3, 7)),
+    (12345, 3, False, (99999, 12345)),
+    (0, 3, True, (6, 0)),
+]
+
+
+def _text_boxes(svg):
+    """(text, (x0, y0, x1, y1)) of every text of the picture, measured in
+    DejaVu Sans (one of the widest fonts "sans-serif" resolves to)."""
+    mpl = pytest.importorskip("matplotlib")
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    del mpl
+    measure = TextToPath()
+    default_size = float(svg.get("font-size"))
+    boxes = []
+    for t in svg.iter(f"{SVG}text"):
+        size = float(t.get("font-size", default_size))
+        weight = t.get("font-weight", "normal")
+        font = FontProperties(family="DejaVu Sans", weight=weight, size=size)
+        width, _, _ = measure.get_text_width_height_descent(t.text, font,
+                                                            ismath=False)
+        x, y = float(t.get("x")), float(t.get("y"))
+        anchor = t.get("text-anchor", "start")
+        x0 = {"start": x, "middle": x - width / 2, "end": x - width}[anchor]
+        # ascent of digits and capitals 0.76 em, "@" 0.88; descent 0.22 em
+        boxes.append((t.text, (x0, y - 0.9 * size, x0 + width, y + 0.22 * size)))
+    return boxes
+
+
+def _too_close(a, b, beside, apart):
+    """Whether boxes a and b come closer than `beside` px when side by side
+    (their heights overlap), or closer than `apart` px both across and down
+    (diagonal neighbours, or one above the other)."""
+    across = max(b[0] - a[2], a[0] - b[2])
+    down = max(b[1] - a[3], a[1] - b[3])
+    return (down < 0 and across < beside) or (across < apart and down < apart)
+
+
+@pytest.mark.parametrize("in_f, out_f, bias, shape", LAYOUT_CASES,
+                         ids=[f"{i}x{o}{'b' if b else ''}"
+                              for i, o, b, _ in LAYOUT_CASES])
+def test_summary_picture_texts_do_not_touch(in_f, out_f, bias, shape):
+    s = summary(Linear(in_f, out_f, bias=bias, seed=0), shape)
+    root = ET.fromstring("<div>" + s._repr_html_() + "</div>")
+    svg = root.find(f".//{SVG}svg")
+    boxes = _text_boxes(svg)
+    rects = [tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
+             for r in svg.findall(f"{SVG}rect")]
+    rects = [(x, y, x + w, y + h) for x, y, w, h in rects]
+    width, height = float(svg.get("width")), float(svg.get("height"))
+    for i, (text, box) in enumerate(boxes):
+        # Clear space between any two texts: 6 px side by side ("@" and
+        # W.T's row label were 4 px apart and read "@ 4"), 3 px otherwise.
+        for other, obox in boxes[i + 1:]:
+            assert not _too_close(box, obox, 6.0, 3.0), (text, box, other, obox)
+        for rect in rects:  # no text on a matrix
+            assert not _too_close(box, rect, 1.0, 1.0), (text, box, rect)
+        assert 0 <= box[0] and box[2] <= width and 0 <= box[1] \
+            and box[3] <= height, (text, box, width, height)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_summary_picture_reads_as_the_formula(bias):
+    """x @ W.T [+ b] = y, left to right: the bias has its "+" (it had
+    none, drawn above y), and the picture has a text alternative."""
+    s = summary(Linear(4, 2, bias=bias, seed=0), (32, 3, 4))
+    root = ET.fromstring("<div>" + s._repr_html_() + "</div>")
+    svg = root.find(f".//{SVG}svg")
+    names = {"x", "W.T", "b", "y", "@", "+", "="}
+    lefts = {}
+    for t in svg.iter(f"{SVG}text"):
+        if t.text in names:
+            assert t.text not in lefts, t.text
+            lefts[t.text] = float(t.get("x"))
+    order = sorted(lefts, key=lefts.get)
+    expected = ["x", "@", "W.T", "+", "b", "=", "y"] if bias else \
+        ["x", "@", "W.T", "=", "y"]
+    assert order == expected
+    title = svg.find(f"{SVG}title").text
+    assert svg.get("role") == "img" and svg.get("aria-label") == title
+    assert title.startswith("x @ W.T + b = y" if bias else "x @ W.T = y")
+    assert "96 x 4" in title and "(32, 3, 2)" in title

@@ -214,63 +214,103 @@ def _px(n: int) -> float:
     return min(160.0, max(10.0, 10.0 * math.sqrt(n)))
 
 
+# Text sizes of the picture, and how wide its characters may be drawn: the
+# widths of DejaVu Sans, one of the widest fonts "sans-serif" resolves to
+# (a digit 0.64 em, "@" 1.0 em, "+" and "=" 0.84 em), rounded up.
+_FONT = 11.0
+_OP_FONT = 14.0
+_PAD = 8.0  # clear space on each side of an operator
+
+
+def _digits_w(n: int) -> float:
+    """Width of the number n drawn at _FONT."""
+    return 0.66 * _FONT * len(str(n))
+
+
+def _op_w(op: str) -> float:
+    return (1.0 if op == "@" else 0.86) * _OP_FONT
+
+
 def _svg(s: LinearSummary) -> str:
-    """Inline SVG of y (rows x out) = x (rows x in) @ W.T (in x out) [+ b]."""
+    """Inline SVG of x @ W.T [+ b] = y, every side labelled with its size.
+
+    Left to right, as the formula reads: x (rows x in), "@", W.T (in x out),
+    with a bias "+" and b (one row of out, broadcast over the rows), "=",
+    y (rows x out). Each matrix has its column count above it, its row
+    count on its left (the bias has one row) and its name below. Every
+    operator gets _PAD of clear space on both sides, after the previous
+    matrix and before the next matrix's row label, so no two texts touch.
+    """
     e = html.escape
     rows, inn, out = _px(s.rows), _px(s.in_features), _px(s.out_features)
-    bias_h = _px(1)
-    top = 30.0 + (bias_h + 20.0 if s.bias else 0.0)  # room for labels, b
+    top = 30.0  # room for the column labels
+    row_label_gap = 4.0  # between a row label and its matrix
 
-    def label_w(n: int) -> float:  # rough width of a number drawn at font-size 11
-        return 7.0 * len(str(n))
-
-    # Each gap holds an operator on its left and the next matrix's row-count
-    # label on its right, so it widens with that label.
-    left = 10.0 + label_w(s.rows)
-    x0 = left
-    x1 = x0 + inn + 30.0 + label_w(s.in_features)
-    x2 = x1 + out + 30.0 + label_w(s.rows)
-    # (name, x, y, width, height, rows label or None, cols label)
-    items: list[tuple[str, float, float, float, float, int | None, int]] = [
-        ("x", x0, top, inn, rows, s.rows, s.in_features),
-        ("W.T", x1, top, out, inn, s.in_features, s.out_features),
-        ("y", x2, top, out, rows, s.rows, s.out_features),
+    # (name, width, height, rows label or None, cols label), in drawing order
+    matrices: list[tuple[str, float, float, int | None, int]] = [
+        ("x", inn, rows, s.rows, s.in_features),
+        ("W.T", out, inn, s.in_features, s.out_features),
     ]
-    if s.bias:  # the bias row sits above y, broadcast down its rows
-        items.append(("b", x2, top - bias_h - 20.0, out, bias_h, None,
-                      s.out_features))
-    width = x2 + out + 24.0
-    height = top + max(rows, inn) + 24.0
+    ops = ["@"]
+    if s.bias:
+        matrices.append(("b", out, _px(1), None, s.out_features))
+        ops.append("+")
+    matrices.append(("y", out, rows, s.rows, s.out_features))
+    ops.append("=")
+
+    placed: list[tuple[str, float, float, float, int | None, int]] = []
+    op_text: list[tuple[str, float]] = []  # (operator, its left edge)
+    cursor = 10.0
+    for i, (name, w, h, nrows, ncols) in enumerate(matrices):
+        if i > 0:  # the operator before this matrix, with clear space
+            op = ops[i - 1]
+            op_text.append((op, cursor + _PAD))
+            cursor += _PAD + _op_w(op) + _PAD
+        if nrows is not None:
+            cursor += _digits_w(nrows) + row_label_gap
+        # (A column label is never wider than its matrix: _px(n) >= 10 px
+        # per sqrt(n) outgrows the digits of n.)
+        placed.append((name, cursor, w, h, nrows, ncols))
+        cursor += w
+    width = cursor + 10.0
+    height = top + max(h for _, _, _, h, _, _ in placed) + 26.0
+
+    formula = f"x @ W.T{' + b' if s.bias else ''} = y"
+    title = (f"{formula}: x {s.rows} x {s.in_features} (rows x in_features)"
+             f" @ W.T {s.in_features} x {s.out_features}"
+             + (f" + b, one row of {s.out_features} added to every row"
+                if s.bias else "")
+             + f" = y {s.rows} x {s.out_features}; y has shape"
+             f" {s.output_shape}")
     out_svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}"'
                f' height="{height:.0f}" font-family="sans-serif"'
-               f' font-size="11">',
-               f"<title>y {e(str(s.output_shape))} = x @ W.T"
-               f"{' + b' if s.bias else ''}</title>"]
+               f' font-size="{_FONT:g}" role="img" aria-label="{e(title)}">',
+               f"<title>{e(title)}</title>"]
     colors = {"x": "#9ecae1", "W.T": "#fdae6b", "y": "#a1d99b",
               "b": "#dadaeb"}
-    for name, rx, ry, rw, rh, nrows, ncols in items:
+    for name, rx, rw, rh, nrows, ncols in placed:
+        ry = top
         # An empty dimension is drawn dashed at the minimum size.
         dash = (' stroke-dasharray="3,2"'
                 if nrows == 0 or ncols == 0 else "")
         out_svg.append(
             f'<rect x="{rx:.1f}" y="{ry:.1f}" width="{rw:.1f}"'
             f' height="{rh:.1f}" fill="{colors[name]}" stroke="#333"{dash}/>')
-        # Names go under the matrix (beside the thin bias row), since a
-        # clamped rectangle can be narrower than its name.
-        nx, ny, anchor = ((rx + rw + 4, ry + rh / 2 + 4, "start")
-                          if name == "b" else
-                          (rx + rw / 2, ry + rh + 14, "middle"))
-        out_svg.append(f'<text x="{nx:.1f}" y="{ny:.1f}"'
-                       f' text-anchor="{anchor}" font-weight="bold">'
+        # Names go under the matrix, since a clamped rectangle can be
+        # narrower than its name; low enough to clear the row label of a
+        # matrix of the minimum height.
+        out_svg.append(f'<text x="{rx + rw / 2:.1f}" y="{ry + rh + 16:.1f}"'
+                       f' text-anchor="middle" font-weight="bold">'
                        f"{e(name)}</text>")
         out_svg.append(f'<text x="{rx + rw / 2:.1f}" y="{ry - 4:.1f}"'
                        f' text-anchor="middle">{ncols}</text>')
         if nrows is not None:
-            out_svg.append(f'<text x="{rx - 4:.1f}" y="{ry + rh / 2 + 4:.1f}"'
-                           f' text-anchor="end">{nrows}</text>')
-    for op, x_after in (("@", x0 + inn), ("=", x1 + out)):
-        out_svg.append(f'<text x="{x_after + 8:.1f}" y="{top + 12:.1f}"'
-                       f' font-size="14">{op}</text>')
+            out_svg.append(
+                f'<text x="{rx - row_label_gap:.1f}" y="{ry + rh / 2 + 4:.1f}"'
+                f' text-anchor="end">{nrows}</text>')
+    for op, op_left in op_text:
+        out_svg.append(f'<text x="{op_left:.1f}" y="{top + 12:.1f}"'
+                       f' font-size="{_OP_FONT:g}">{e(op)}</text>')
     out_svg.append("</svg>")
     return "\n".join(out_svg)
 
