@@ -253,14 +253,21 @@ static PyMethodDef Linear_methods[] = {
      "raise KeyError, a wrong shape ValueError, a dtype that does not cast under\n"
      "'same_kind' TypeError; on any error the layer is unchanged."},
     {"macs", (PyCFunction)lc_linear_macs, METH_O,
-     "macs($self, input_shape, /)\n--\n\n"
-     "Multiply-accumulates of a forward pass on input_shape, as thop counts them:\n"
-     "prod(input_shape[:-1]) * in_features * out_features (the bias is not counted)."},
+     "macs($self, x, /)\n--\n\n"
+     "Multiply-accumulates of a forward pass, as thop counts them:\n"
+     "prod(shape[:-1]) * in_features * out_features (the bias is not counted).\n\n"
+     "x is the input (an ndarray, a torch tensor or a nested list of numbers,\n"
+     "whose shape is used) or its shape (a tuple of ints, torch.Size too);\n"
+     "anything else is a TypeError. The shape is checked as forward checks an\n"
+     "input: ValueError unless its rank is >= 1 and it ends in in_features."},
     {"flops", (PyCFunction)(void (*)(void))lc_linear_flops, METH_VARARGS | METH_KEYWORDS,
-     "flops($self, input_shape, /, *, backward=False)\n--\n\n"
-     "2 * macs(input_shape), as torch.utils.flop_counter.FlopCounterMode counts;\n"
+     "flops($self, x, /, *, backward=False)\n--\n\n"
+     "2 * macs(x), as torch.utils.flop_counter.FlopCounterMode counts;\n"
      "with backward=True a training step: forward plus the gradients of the input\n"
-     "and of the weight, 6 * macs."},
+     "and of the weight, 6 * macs. x is the input or its shape, as for macs()."},
+    {"_input_shape", (PyCFunction)lc_linear_input_shape, METH_O,
+     "_input_shape($self, x, /)\n--\n\n"
+     "The shape macs(x) counts, as a tuple of ints, checked as macs() checks it."},
     {"__reduce__", (PyCFunction)lc_linear_reduce, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

@@ -80,14 +80,16 @@ def main() -> None:
     assert np.array_equal(restored(x), layer(x))
     layer.reset_parameters(seed=3)
 
-    # Counting, as thop and torch's FlopCounterMode do.
+    # Counting, as thop and torch's FlopCounterMode do: from the input or
+    # from its shape (a tuple of ints), as every counting helper takes them.
     macs: int = layer.macs(x.shape)
-    flops: int = layer.flops(x.shape, backward=True)
+    flops: int = layer.flops(x, backward=True)
     assert flops == 6 * macs
     counted_macs, counted_params = linearc.profile(layer, x)
     assert (counted_macs, counted_params) == (macs, layer.num_parameters)
+    assert linearc.profile(layer, inputs=(x,), verbose=False) == (macs, counted_params)
     print("MACs", linearc.clever_format(macs), "params", counted_params)
-    print(linearc.summary(layer, x.shape))
+    print(linearc.summary(layer, x))
 
     # The functional form, in float64 here because the weight is.
     w64 = rng.standard_normal((n_out, n_in))

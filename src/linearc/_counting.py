@@ -4,8 +4,13 @@ The counts follow thop and torch's FlopCounterMode (docs/design.md,
 "Counting"): one multiply-accumulate (MAC) per weight per row, the bias never
 counted, FLOPs = 2 * MACs for a forward and 6 * MACs for a training step
 (forward, grad_input, weight_grad).
-The numbers come from the C layer (``layer.macs`` / ``layer.flops``), which
-also validates the input shape exactly as a forward call would.
+
+Every helper that counts takes the input the same way (the rule lives in
+one place, the C layer's ``layer.macs`` / ``layer.flops`` /
+``layer._input_shape``): an ndarray, a torch tensor or a nested list of
+numbers is the input itself and its shape is used; a tuple of ints
+(torch.Size is one) is a shape. Anything else is a TypeError naming both
+forms. The shape is then checked as a forward call would check the input.
 """
 from __future__ import annotations
 
@@ -16,33 +21,62 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._linearc import Linear
 
 Shape = tuple[int, ...]
 Number = Union[int, float]
+# What the counting helpers take: the input (an ndarray, a torch tensor --
+# which implements __array__ -- or a nested list of numbers) or its shape.
+CountInput = Union[ArrayLike, tuple[int, ...]]
 
 __all__ = ["clever_format", "profile", "summary", "LinearSummary"]
 
 
-def _shape_of(x: Any) -> Shape:
-    """A shape tuple from a shape tuple or from an array(-like)."""
-    if isinstance(x, tuple):  # torch.Size is a tuple too
-        return x
-    # np.shape reads .shape when there is one (ndarray, torch tensor), so a
-    # large array is never copied just to be measured.
-    return np.shape(x)
+def _check_layer(func: str, layer: object) -> Linear:
+    """layer itself if it is a linearc.Linear, else a TypeError that says
+    what to use for a torch module."""
+    if isinstance(layer, Linear):
+        return layer
+    kind = type(layer)
+    name = (kind.__qualname__ if kind.__module__ == "builtins"
+            else f"{kind.__module__}.{kind.__qualname__}")
+    hint = ""
+    if kind.__module__.split(".")[0] == "torch":
+        hint = ("; thop counts torch modules (thop.profile(model, inputs=(x,))), "
+                "or copy the weights into a linearc.Linear with "
+                "load_state_dict(module.state_dict())")
+    raise TypeError(f"linearc.{func}() expects a linearc.Linear, not {name}{hint}")
 
 
-def profile(layer: Linear, x: Any) -> tuple[int, int]:
-    """Return ``(macs, params)`` for ``layer`` applied to ``x``.
+class _NotGiven:
+    def __repr__(self) -> str:
+        return "<not given>"
 
-    ``x`` is an array (anything with a ``.shape``, or an array-like) or a
-    shape tuple such as ``(32, 3, 4)``.
+
+_NOT_GIVEN: Any = _NotGiven()
+
+
+def profile(layer: Linear, x: CountInput = _NOT_GIVEN, *,
+            inputs: Sequence[CountInput] | None = None,
+            verbose: bool = False) -> tuple[int, int]:
+    """Return ``(macs, params)`` for ``layer`` applied to an input.
+
+    Called as ``profile(layer, x)`` or, as thop is called,
+    ``profile(layer, inputs=(x,))``. ``x`` is the input (an ndarray, a torch
+    tensor or a nested list of numbers: its shape is used) or its shape (a
+    tuple of ints, or torch.Size); anything else is a TypeError. A tuple
+    holding the input, ``profile(layer, (x,))``, is thus refused: write
+    ``inputs=(x,)``.
 
     The MACs equal ``thop.profile(torch_layer, inputs=(x,))[0]`` for the
     same nn.Linear: ``in_features`` multiply-accumulates per output element,
-    the bias never counted. Two differences from thop 0.1.1:
+    the bias never counted. Of thop's keywords, ``verbose`` prints one line
+    saying how the count was made (default False here: thop's default True
+    prints which hooks it registered); ``custom_ops``, ``ret_layer_info``
+    and ``report_missing`` concern walking a tree of torch modules and are
+    not accepted. Two differences from thop 0.1.1:
 
     * both numbers are Python ints (thop returns the MACs as a float, and
       the params as a float or the int 0);
@@ -51,10 +85,35 @@ def profile(layer: Linear, x: Any) -> tuple[int, int]:
       modules) and the right count once the layer is wrapped in
       ``nn.Sequential``; linearc returns the right count in both cases.
 
-    Raises ValueError/TypeError for a shape that ``layer(x)`` would reject.
+    Raises TypeError when ``layer`` is not a linearc.Linear (a torch module
+    included: thop counts those), and ValueError for a shape that
+    ``layer(x)`` would reject.
     """
-    macs = layer.macs(_shape_of(x))
-    return int(macs), int(layer.num_parameters)
+    layer = _check_layer("profile", layer)
+    if inputs is not None:
+        if x is not _NOT_GIVEN:
+            raise TypeError("profile() takes the input once: profile(layer, x) or "
+                            "profile(layer, inputs=(x,)), not both")
+        if not isinstance(inputs, (tuple, list)):
+            raise TypeError("inputs must be a tuple holding the input, as thop "
+                            f"takes it: inputs=(x,), not a {type(inputs).__name__}")
+        if len(inputs) != 1:
+            raise TypeError("a Linear takes one input, so inputs must hold exactly "
+                            f"one: inputs=(x,), got {len(inputs)}")
+        x = inputs[0]
+    elif x is _NOT_GIVEN:
+        raise TypeError("profile() needs the input: profile(layer, x) or "
+                        "profile(layer, inputs=(x,))")
+    macs = int(layer.macs(x))
+    params = int(layer.num_parameters)
+    if verbose:
+        shape = layer._input_shape(x)
+        rows = math.prod(shape[:-1])
+        print(f"{layer!r} on an input of shape {shape}: {rows} "
+              f"{'row' if rows == 1 else 'rows'} * {layer.in_features} * "
+              f"{layer.out_features} = {macs} MACs (bias not counted), "
+              f"{params} parameters")
+    return macs, params
 
 
 def clever_format(nums: Number | Iterable[Number],
@@ -315,19 +374,20 @@ def _svg(s: LinearSummary) -> str:
     return "\n".join(out_svg)
 
 
-def summary(layer: Linear, input_shape: Iterable[int]) -> LinearSummary:
-    """Explain what ``layer`` does to an input of ``input_shape``.
+def summary(layer: Linear, input_shape: CountInput) -> LinearSummary:
+    """Explain what ``layer`` does to an input, and what it costs.
 
     Returns a LinearSummary: print it for the step-by-step shapes and the
     costs, read its attributes for the numbers, or display it in Jupyter.
-    ``input_shape`` is any iterable of ints (a tuple, a list, torch.Size, or
-    an iterator, read once). It is validated like a forward input (rank >= 1,
-    last dimension equal to in_features), raising ValueError/TypeError
-    otherwise.
+    ``input_shape`` is, as for every counting helper, the input itself (an
+    ndarray, a torch tensor or a nested list of numbers: its shape is used)
+    or its shape (a tuple of ints, or torch.Size); anything else is a
+    TypeError. The shape is validated like a forward input (rank >= 1, last
+    dimension equal to in_features), raising ValueError otherwise.
     """
-    dims = tuple(input_shape)  # an iterator can be read only once
-    macs = int(layer.macs(dims))  # validates the shape first
-    shape = tuple(int(d) for d in dims)
+    layer = _check_layer("summary", layer)
+    shape = layer._input_shape(input_shape)  # the rule, and the checks
+    macs = int(layer.macs(shape))
     inn, out = int(layer.in_features), int(layer.out_features)
     rows = math.prod(shape[:-1])
     has_bias = layer.bias is not None
