@@ -246,12 +246,18 @@ static PyMethodDef Linear_methods[] = {
      "[('weight', weight), ('bias', bias)], or [('weight', weight)] without bias."},
     {"state_dict", (PyCFunction)lc_linear_state_dict, METH_NOARGS,
      "state_dict($self, /)\n--\n\n{'weight': copy, 'bias': copy}; no 'bias' without bias."},
-    {"load_state_dict", (PyCFunction)lc_linear_load_state_dict, METH_O,
-     "load_state_dict($self, state_dict, /)\n--\n\n"
+    {"load_state_dict", (PyCFunction)(void (*)(void))lc_linear_load_state_dict,
+     METH_VARARGS | METH_KEYWORDS,
+     "load_state_dict($self, /, state_dict, strict=True, assign=False)\n--\n\n"
      "Copy 'weight' (and 'bias') in from a mapping of arrays, array-likes or torch\n"
-     "tensors (detached first if they require grad). Missing or unexpected keys\n"
-     "raise KeyError, a wrong shape ValueError, a dtype that does not cast under\n"
-     "'same_kind' TypeError; on any error the layer is unchanged."},
+     "tensors (detached first if they require grad), as torch.nn.Module does, and\n"
+     "return torch's named tuple (missing_keys, unexpected_keys).\n\n"
+     "strict=True: missing or unexpected keys raise KeyError. strict=False: the\n"
+     "keys present are loaded, the others reported in the result. Either way a\n"
+     "wrong shape raises ValueError and a dtype that does not cast under\n"
+     "'same_kind' TypeError, and on any error the layer is unchanged.\n"
+     "assign=True raises ValueError: the layer owns its memory, so values are\n"
+     "always copied in (assign=False)."},
     {"macs", (PyCFunction)lc_linear_macs, METH_O,
      "macs($self, x, /)\n--\n\n"
      "Multiply-accumulates of a forward pass, as thop counts them:\n"

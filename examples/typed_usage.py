@@ -70,8 +70,12 @@ def main() -> None:
     assert names == ["weight", "bias"] and len(params) == 2
     state: dict[str, FloatArray] = layer.state_dict()
     clone = Linear(n_in, n_out, seed=1)
-    clone.load_state_dict(state)
+    assert clone.load_state_dict(state).missing_keys == []
     assert np.array_equal(clone(x), layer(x))
+    # As torch's: strict=False loads what matches and reports the rest.
+    missing, unexpected = clone.load_state_dict({"weight": state["weight"]},
+                                                strict=False)
+    assert (missing, unexpected) == (["bias"], [])
 
     # weight and bias are assigned by copying in any array-like.
     clone.weight = np.ones((n_out, n_in))
