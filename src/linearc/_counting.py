@@ -50,15 +50,7 @@ def _check_layer(func: str, layer: object) -> Linear:
     raise TypeError(f"linearc.{func}() expects a linearc.Linear, not {name}{hint}")
 
 
-class _NotGiven:
-    def __repr__(self) -> str:
-        return "<not given>"
-
-
-_NOT_GIVEN: Any = _NotGiven()
-
-
-def profile(layer: Linear, x: CountInput = _NOT_GIVEN, *,
+def profile(layer: Linear, x: CountInput | None = None, *,
             inputs: Sequence[CountInput] | None = None,
             verbose: bool = False) -> tuple[int, int]:
     """Return ``(macs, params)`` for ``layer`` applied to an input.
@@ -91,7 +83,7 @@ def profile(layer: Linear, x: CountInput = _NOT_GIVEN, *,
     """
     layer = _check_layer("profile", layer)
     if inputs is not None:
-        if x is not _NOT_GIVEN:
+        if x is not None:
             raise TypeError("profile() takes the input once: profile(layer, x) or "
                             "profile(layer, inputs=(x,)), not both")
         if not isinstance(inputs, (tuple, list)):
@@ -101,9 +93,11 @@ def profile(layer: Linear, x: CountInput = _NOT_GIVEN, *,
             raise TypeError("a Linear takes one input, so inputs must hold exactly "
                             f"one: inputs=(x,), got {len(inputs)}")
         x = inputs[0]
-    elif x is _NOT_GIVEN:
+    elif x is None:
         raise TypeError("profile() needs the input: profile(layer, x) or "
-                        "profile(layer, inputs=(x,))")
+                        "profile(layer, inputs=(x,)), with x the input (an "
+                        "ndarray, a torch tensor or a nested list of numbers, "
+                        "whose shape is used) or its shape (a tuple of ints)")
     macs = int(layer.macs(x))
     params = int(layer.num_parameters)
     if verbose:
