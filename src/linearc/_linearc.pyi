@@ -4,7 +4,7 @@ Arrays the layer returns are typed NDArray[np.floating[Any]]: the class is not
 generic at runtime, so whether a given layer computes in float32 or float64
 (its ``dtype``) is only known when it runs.
 """
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, SupportsIndex, TypedDict, TypeVar, final, overload
 
 import numpy as np
