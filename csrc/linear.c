@@ -246,21 +246,34 @@ static PyMethodDef Linear_methods[] = {
      "[('weight', weight), ('bias', bias)], or [('weight', weight)] without bias."},
     {"state_dict", (PyCFunction)lc_linear_state_dict, METH_NOARGS,
      "state_dict($self, /)\n--\n\n{'weight': copy, 'bias': copy}; no 'bias' without bias."},
-    {"load_state_dict", (PyCFunction)lc_linear_load_state_dict, METH_O,
-     "load_state_dict($self, state_dict, /)\n--\n\n"
+    {"load_state_dict", (PyCFunction)(void (*)(void))lc_linear_load_state_dict,
+     METH_VARARGS | METH_KEYWORDS,
+     "load_state_dict($self, /, state_dict, strict=True, assign=False)\n--\n\n"
      "Copy 'weight' (and 'bias') in from a mapping of arrays, array-likes or torch\n"
-     "tensors (detached first if they require grad). Missing or unexpected keys\n"
-     "raise KeyError, a wrong shape ValueError, a dtype that does not cast under\n"
-     "'same_kind' TypeError; on any error the layer is unchanged."},
+     "tensors (detached first if they require grad), as torch.nn.Module does, and\n"
+     "return torch's named tuple (missing_keys, unexpected_keys).\n\n"
+     "strict=True: missing or unexpected keys raise KeyError. strict=False: the\n"
+     "keys present are loaded, the others reported in the result. Either way a\n"
+     "wrong shape raises ValueError and a dtype that does not cast under\n"
+     "'same_kind' TypeError, and on any error the layer is unchanged.\n"
+     "assign=True raises ValueError: the layer owns its memory, so values are\n"
+     "always copied in (assign=False)."},
     {"macs", (PyCFunction)lc_linear_macs, METH_O,
-     "macs($self, input_shape, /)\n--\n\n"
-     "Multiply-accumulates of a forward pass on input_shape, as thop counts them:\n"
-     "prod(input_shape[:-1]) * in_features * out_features (the bias is not counted)."},
+     "macs($self, x, /)\n--\n\n"
+     "Multiply-accumulates of a forward pass, as thop counts them:\n"
+     "prod(shape[:-1]) * in_features * out_features (the bias is not counted).\n\n"
+     "x is the input (an ndarray, a torch tensor or a nested list of numbers,\n"
+     "whose shape is used) or its shape (a tuple of ints, torch.Size too);\n"
+     "anything else is a TypeError. The shape is checked as forward checks an\n"
+     "input: ValueError unless its rank is >= 1 and it ends in in_features."},
     {"flops", (PyCFunction)(void (*)(void))lc_linear_flops, METH_VARARGS | METH_KEYWORDS,
-     "flops($self, input_shape, /, *, backward=False)\n--\n\n"
-     "2 * macs(input_shape), as torch.utils.flop_counter.FlopCounterMode counts;\n"
+     "flops($self, x, /, *, backward=False)\n--\n\n"
+     "2 * macs(x), as torch.utils.flop_counter.FlopCounterMode counts;\n"
      "with backward=True a training step: forward plus the gradients of the input\n"
-     "and of the weight, 6 * macs."},
+     "and of the weight, 6 * macs. x is the input or its shape, as for macs()."},
+    {"_input_shape", (PyCFunction)lc_linear_input_shape, METH_O,
+     "_input_shape($self, x, /)\n--\n\n"
+     "The shape macs(x) counts, as a tuple of ints, checked as macs() checks it."},
     {"__reduce__", (PyCFunction)lc_linear_reduce, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

@@ -70,8 +70,12 @@ def main() -> None:
     assert names == ["weight", "bias"] and len(params) == 2
     state: dict[str, FloatArray] = layer.state_dict()
     clone = Linear(n_in, n_out, seed=1)
-    clone.load_state_dict(state)
+    assert clone.load_state_dict(state).missing_keys == []
     assert np.array_equal(clone(x), layer(x))
+    # As torch's: strict=False loads what matches and reports the rest.
+    missing, unexpected = clone.load_state_dict({"weight": state["weight"]},
+                                                strict=False)
+    assert (missing, unexpected) == (["bias"], [])
 
     # weight and bias are assigned by copying in any array-like.
     clone.weight = np.ones((n_out, n_in))
@@ -80,14 +84,16 @@ def main() -> None:
     assert np.array_equal(restored(x), layer(x))
     layer.reset_parameters(seed=3)
 
-    # Counting, as thop and torch's FlopCounterMode do.
+    # Counting, as thop and torch's FlopCounterMode do: from the input or
+    # from its shape (a tuple of ints), as every counting helper takes them.
     macs: int = layer.macs(x.shape)
-    flops: int = layer.flops(x.shape, backward=True)
+    flops: int = layer.flops(x, backward=True)
     assert flops == 6 * macs
     counted_macs, counted_params = linearc.profile(layer, x)
     assert (counted_macs, counted_params) == (macs, layer.num_parameters)
+    assert linearc.profile(layer, inputs=(x,), verbose=False) == (macs, counted_params)
     print("MACs", linearc.clever_format(macs), "params", counted_params)
-    print(linearc.summary(layer, x.shape))
+    print(linearc.summary(layer, x))
 
     # The functional form, in float64 here because the weight is.
     w64 = rng.standard_normal((n_out, n_in))

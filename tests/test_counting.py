@@ -1,6 +1,7 @@
 """Counting (issue 3): macs / flops / profile / clever_format / summary,
 checked against thop 0.1.1 and torch.utils.flop_counter.FlopCounterMode,
-with their own errors (shapes the forward would reject).
+with their own errors (shapes the forward would reject); thop's call form
+and the one rule for what every counting helper takes (issue 23).
 
 Neighbours: the errors of Linear itself are in test_errors.py."""
 from __future__ import annotations
@@ -341,24 +342,6 @@ def test_summary_rejects_non_int_shapes(shape):
         summary(Linear(4, 3, seed=0), shape)
 
 
-def test_summary_accepts_any_int_sequence():
-    layer = Linear(4, 3, seed=0)
-    for shape in ([5, 4], np.array([5, 4]), (np.int64(5), 4),
-                  torch.Size([5, 4])):
-        s = summary(layer, shape)
-        assert s.input_shape == (5, 4) and s.output_shape == (5, 3)
-        assert all(type(d) is int for d in s.input_shape)
-
-
-def test_summary_reads_an_iterator_once():
-    layer = Linear(4, 2, seed=0)
-    expected = summary(layer, (32, 3, 4))
-    s = summary(layer, iter((32, 3, 4)))
-    assert str(s) == str(expected)
-    assert s == expected
-    assert s.input_shape == (32, 3, 4)
-
-
 def test_summary_is_immutable():
     s = summary(Linear(4, 2, seed=0), (3, 4))
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -378,3 +361,244 @@ def test_public_names():
     for name in ("profile", "clever_format", "summary"):
         assert name in linearc.__all__
         assert getattr(linearc, name) is globals()[name]
+
+
+# -- summary's picture: nothing overlaps, the formula reads left to right ------
+
+LAYOUT_CASES = [  # (in, out, bias, input shape): the founding example, big,
+    (4, 2, False, (32, 3, 4)),          # one very wide side, tiny, empty
+    (4, 2, True, (32, 3, 4)),
+    (1024, 4096, True, (8, 512, 1024)),
+    (1, 100000, True, (100000, 1)),
+    (100000, 1, True, (100000,)),
+    (7, 2, True, (3, 7)),
+    (12345, 3, False, (99999, 12345)),
+    (0, 3, True, (6, 0)),
+]
+
+
+def _text_boxes(svg):
+    """(text, (x0, y0, x1, y1)) of every text of the picture, measured in
+    DejaVu Sans (one of the widest fonts "sans-serif" resolves to)."""
+    mpl = pytest.importorskip("matplotlib")
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    del mpl
+    measure = TextToPath()
+    default_size = float(svg.get("font-size"))
+    boxes = []
+    for t in svg.iter(f"{SVG}text"):
+        size = float(t.get("font-size", default_size))
+        weight = t.get("font-weight", "normal")
+        font = FontProperties(family="DejaVu Sans", weight=weight, size=size)
+        width, _, _ = measure.get_text_width_height_descent(t.text, font,
+                                                            ismath=False)
+        x, y = float(t.get("x")), float(t.get("y"))
+        anchor = t.get("text-anchor", "start")
+        x0 = {"start": x, "middle": x - width / 2, "end": x - width}[anchor]
+        # ascent of digits and capitals 0.76 em, "@" 0.88; descent 0.22 em
+        boxes.append((t.text, (x0, y - 0.9 * size, x0 + width, y + 0.22 * size)))
+    return boxes
+
+
+def _too_close(a, b, beside, apart):
+    """Whether boxes a and b come closer than `beside` px when side by side
+    (their heights overlap), or closer than `apart` px both across and down
+    (diagonal neighbours, or one above the other)."""
+    across = max(b[0] - a[2], a[0] - b[2])
+    down = max(b[1] - a[3], a[1] - b[3])
+    return (down < 0 and across < beside) or (across < apart and down < apart)
+
+
+@pytest.mark.parametrize("in_f, out_f, bias, shape", LAYOUT_CASES,
+                         ids=[f"{i}x{o}{'b' if b else ''}"
+                              for i, o, b, _ in LAYOUT_CASES])
+def test_summary_picture_texts_do_not_touch(in_f, out_f, bias, shape):
+    s = summary(Linear(in_f, out_f, bias=bias, seed=0), shape)
+    root = ET.fromstring("<div>" + s._repr_html_() + "</div>")
+    svg = root.find(f".//{SVG}svg")
+    boxes = _text_boxes(svg)
+    rects = [tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
+             for r in svg.findall(f"{SVG}rect")]
+    rects = [(x, y, x + w, y + h) for x, y, w, h in rects]
+    width, height = float(svg.get("width")), float(svg.get("height"))
+    for i, (text, box) in enumerate(boxes):
+        # Clear space between any two texts: 6 px side by side ("@" and
+        # W.T's row label were 4 px apart and read "@ 4"), 3 px otherwise.
+        for other, obox in boxes[i + 1:]:
+            assert not _too_close(box, obox, 6.0, 3.0), (text, box, other, obox)
+        for rect in rects:  # no text on a matrix
+            assert not _too_close(box, rect, 1.0, 1.0), (text, box, rect)
+        assert 0 <= box[0] and box[2] <= width and 0 <= box[1] \
+            and box[3] <= height, (text, box, width, height)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_summary_picture_reads_as_the_formula(bias):
+    """x @ W.T [+ b] = y, left to right: the bias has its "+" (it had
+    none, drawn above y), and the picture has a text alternative."""
+    s = summary(Linear(4, 2, bias=bias, seed=0), (32, 3, 4))
+    root = ET.fromstring("<div>" + s._repr_html_() + "</div>")
+    svg = root.find(f".//{SVG}svg")
+    names = {"x", "W.T", "b", "y", "@", "+", "="}
+    lefts = {}
+    for t in svg.iter(f"{SVG}text"):
+        if t.text in names:
+            assert t.text not in lefts, t.text
+            lefts[t.text] = float(t.get("x"))
+    order = sorted(lefts, key=lefts.get)
+    expected = ["x", "@", "W.T", "+", "b", "=", "y"] if bias else \
+        ["x", "@", "W.T", "=", "y"]
+    assert order == expected
+    title = svg.find(f"{SVG}title").text
+    assert svg.get("role") == "img" and svg.get("aria-label") == title
+    assert title.startswith("x @ W.T + b = y" if bias else "x @ W.T = y")
+    assert "96 x 4" in title and "(32, 3, 2)" in title
+
+
+# -- thop's call form (issue 23) ----------------------------------------------
+
+@pytest.mark.parametrize("in_f, out_f, bias, shape", CASES, ids=CASE_IDS)
+def test_profile_in_thops_form_matches_thop(in_f, out_f, bias, shape):
+    """linearc.profile(layer, inputs=(x,)) is thop.profile's call, and gives
+    thop's MACs for an nn.Linear of the same shape."""
+    layer = Linear(in_f, out_f, bias=bias, seed=0)
+    tlin = torch_linear(in_f, out_f, bias, np.float32)
+    x = np.zeros(shape, np.float32)
+    thop_macs, _ = thop_profile(tlin, torch.from_numpy(x))
+    for inputs in ((x,), (torch.from_numpy(x),), [x], (shape,)):
+        macs, params = profile(layer, inputs=inputs)
+        assert macs == thop_macs, inputs
+        assert params == layer.num_parameters
+    # thop's keyword verbose=False as thop users pass it, positional x too
+    assert profile(layer, inputs=(x,), verbose=False) == profile(layer, x)
+
+
+def test_profile_verbose_says_how_it_counted(capsys):
+    layer = Linear(4, 2, bias=False, seed=0)
+    assert profile(layer, inputs=(np.ones((32, 3, 4)),), verbose=True) \
+        == (768, 8)
+    assert capsys.readouterr().out == (
+        "Linear(in_features=4, out_features=2, bias=False) on an input of "
+        "shape (32, 3, 4): 96 rows * 4 * 2 = 768 MACs (bias not counted), "
+        "8 parameters\n")
+    profile(layer, (32, 3, 4))
+    profile(layer, inputs=((1, 4),), verbose=False)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda l, x: profile(l), "needs the input"),
+    (lambda l, x: profile(l, x, inputs=(x,)), "not both"),
+    (lambda l, x: profile(l, inputs=x), "tuple holding the input"),
+    (lambda l, x: profile(l, inputs=(x, x)), "exactly one"),
+    (lambda l, x: profile(l, inputs=()), "exactly one"),
+    (lambda l, x: profile(l, (x,)), r"inputs=\(x,\)"),
+    (lambda l, x: profile(l, (torch.from_numpy(x),)), r"inputs=\(x,\)"),
+    (lambda l, x: profile(l, inputs=(x,), custom_ops={}), "custom_ops"),
+])
+def test_profile_call_errors_name_the_form(call, match):
+    layer = Linear(4, 2, seed=0)
+    x = np.zeros((3, 4), np.float32)
+    with pytest.raises(TypeError, match=match):
+        call(layer, x)
+
+
+@pytest.mark.parametrize("helper", ["profile", "summary"])
+def test_helpers_refuse_a_torch_module_and_say_what_to_use(helper):
+    func = {"profile": profile, "summary": summary}[helper]
+    x = np.zeros((3, 4), np.float32)
+    with pytest.raises(TypeError, match=(
+            rf"linearc\.{helper}\(\) expects a linearc\.Linear, not "
+            r"torch\.nn\.modules\.linear\.Linear; thop counts torch modules")):
+        func(torch.nn.Linear(4, 2), x)
+    with pytest.raises(TypeError, match=r"expects a linearc\.Linear, not str$"):
+        func("Linear(4, 2)", x)
+
+
+# -- one rule for every counting helper (issue 23) -----------------------------
+
+# Each helper, reduced to the MACs it counts for (layer, x).
+HELPERS = {
+    "profile": lambda layer, x: profile(layer, x)[0],
+    "profile(inputs=)": lambda layer, x: profile(layer, inputs=(x,))[0],
+    "summary": lambda layer, x: summary(layer, x).macs,
+    "layer.macs": lambda layer, x: layer.macs(x),
+    "layer.flops": lambda layer, x: layer.flops(x) // 2,
+    "layer.flops(backward)": lambda layer, x: layer.flops(x, backward=True) // 6,
+}
+
+
+@pytest.mark.parametrize("helper", HELPERS)
+def test_data_and_shapes_count_alike_in_every_helper(helper):
+    count = HELPERS[helper]
+    layer = Linear(4, 2, seed=0)
+    data = np.ones((32, 3, 4), np.float32)
+    forms = [data, data.astype(np.int64)[::-1], torch.from_numpy(data),
+             torch.ones(32, 3, 4, requires_grad=True), data.tolist(),
+             (32, 3, 4), (np.int64(32), 3, np.int32(4)), torch.Size([32, 3, 4])]
+    for x in forms:
+        assert count(layer, x) == 768, type(x)
+    # The two cases issue 23 named: a list is data, a tuple a shape --
+    # whichever helper reads them.
+    assert count(layer, [1, 2, 3, 4]) == 8  # one row of 4 numbers
+    assert count(layer, (1, 2, 3, 4)) == 1 * 2 * 3 * 8  # shape (1, 2, 3, 4)
+    # An array of ints is data too, never read as a shape.
+    assert count(Linear(2, 3, seed=0), np.array([5, 4])) == 6
+
+
+@pytest.mark.parametrize("helper", HELPERS)
+@pytest.mark.parametrize("x", [
+    None, 4, 4.0, np.float32(4.0), "(32, 3, 4)", {"shape": (3, 4)}, {3, 4},
+    iter((3, 4)), range(3, 5), (d for d in (3, 4)), b"ab", object(),
+], ids=lambda x: type(x).__name__)
+def test_anything_else_is_a_type_error_naming_both_forms(helper, x):
+    with pytest.raises(TypeError) as info:
+        HELPERS[helper](Linear(4, 2, seed=0), x)
+    message = str(info.value)
+    assert "ndarray, a torch tensor or a nested list of numbers" in message
+    assert "tuple of ints" in message
+
+
+@pytest.mark.parametrize("helper", HELPERS)
+def test_bad_shapes_and_lists_name_the_problem(helper):
+    count, layer = HELPERS[helper], Linear(4, 2, seed=0)
+    with pytest.raises(TypeError, match=r"item 1 is a float"):
+        count(layer, (3, 4.0))
+    with pytest.raises(TypeError, match=r"item 0 is a bool"):
+        count(layer, (True, 4))
+    with pytest.raises(TypeError, match="must hold numbers"):
+        count(layer, [["a", "b", "c", "d"]])
+    with pytest.raises(ValueError):  # ragged
+        count(layer, [[1, 2, 3, 4], [1, 2]])
+    # A list meant as a shape: the error says that a list is data.
+    with pytest.raises(ValueError, match=r"\(3,\) does not end in "
+                       r"in_features=4 \(a list is the input itself"):
+        count(layer, [32, 3, 4])
+    with pytest.raises(ValueError, match=r"input_shape \(3, 5\) does not end"):
+        count(layer, (3, 5))
+    with pytest.raises(ValueError, match="at least 1 dimension"):
+        count(layer, np.array(1.0))  # 0-d
+
+
+def test_counting_never_modifies_or_copies_the_input():
+    layer = Linear(4, 2, seed=0)
+    x = [[1.0, 2.0, 3.0, 4.0]] * 3
+    before = [row[:] for row in x]
+    assert profile(layer, x) == (24, 10) and summary(layer, x).rows == 3
+    assert x == before
+    big = np.lib.stride_tricks.as_strided(np.zeros(4, np.float32),
+                                          (10**6, 10**6, 4), (0, 0, 4))
+    assert layer.macs(big) == 10**12 * 8  # no copy of 4 * 10**12 numbers
+    assert summary(layer, big).input_shape == (10**6, 10**6, 4)
+
+
+def test_summary_of_an_array_and_of_its_shape_are_equal():
+    """summary(layer, x) raised "only integer scalar arrays can be
+    converted to a scalar index" for an array."""
+    layer = Linear(4, 2, seed=0)
+    x = np.zeros((32, 3, 4), np.float32)
+    assert summary(layer, x) == summary(layer, x.shape) \
+        == summary(layer, torch.zeros(32, 3, 4)) == summary(layer, x.tolist())
+    assert all(type(d) is int for d in summary(layer, x).input_shape)

@@ -148,7 +148,8 @@ def test_state_dict_torch_to_linearc(shape, bias, dtype):
         for p in tlayer.parameters():
             p.uniform_(-3, 3)
     layer = linearc.Linear(*shape, bias=bias, dtype=dtype, seed=0)
-    assert layer.load_state_dict(tlayer.state_dict()) is None
+    result = layer.load_state_dict(tlayer.state_dict())
+    assert result == ([], []) and repr(result) == "<All keys matched successfully>"
     np.testing.assert_array_equal(layer.weight, tlayer.weight.detach().numpy())
     if bias:
         np.testing.assert_array_equal(layer.bias, tlayer.bias.detach().numpy())
@@ -210,7 +211,7 @@ def test_torch_parameters_that_require_grad(dtype):
     }
     for how, state in sources.items():
         layer = linearc.Linear(4, 3, dtype=dtype, seed=1)
-        assert layer.load_state_dict(state) is None, how
+        assert layer.load_state_dict(state) == ([], []), how
         np.testing.assert_array_equal(layer.weight, expected["weight"])
         np.testing.assert_array_equal(layer.bias, expected["bias"])
     layer = linearc.Linear(4, 3, dtype=dtype, seed=1)
@@ -231,6 +232,131 @@ def test_load_state_dict_converts_dtype():
     assert layer.weight.dtype == np.float64
     np.testing.assert_array_equal(
         layer.weight, tl.weight.detach().numpy().astype(np.float64))
+
+
+# ---- load_state_dict(strict=, assign=) as torch's (issue 23) ----------------
+
+def _state_dicts(bias):
+    """State dicts that match a Linear(3, 2, bias) or do not: complete,
+    missing keys, unexpected keys, both; values that torch takes too."""
+    w = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    b = torch.tensor([10.0, 20.0])
+    full = {"weight": w, "bias": b} if bias else {"weight": w}
+    return {
+        "full": full,
+        "no-bias": {"weight": w},
+        "no-weight": {"bias": b},
+        "empty": {},
+        "extra": {**full, "zeta": torch.zeros(1), "alpha": torch.zeros(1)},
+        "missing-and-extra": {"weight": w, "bias.x": torch.zeros(1),
+                              "fc.weight": w},
+        "bias-only-and-extra": {"bias": b, "running_mean": torch.zeros(2)},
+    }
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", list(_state_dicts(True)))
+def test_load_state_dict_not_strict_matches_torch(bias, case):
+    """strict=False loads the keys present and returns what torch returns:
+    the same named tuple type name, fields, lists and repr."""
+    state = _state_dicts(bias)[case]
+    tlayer = torch_linear(3, 2, bias=bias)
+    layer = linearc.Linear(3, 2, bias=bias, seed=0)
+    with torch.no_grad():  # the same starting values in both
+        tlayer.weight.copy_(torch.from_numpy(layer.weight))
+        if bias:
+            tlayer.bias.copy_(torch.from_numpy(layer.bias))
+    expected = tlayer.load_state_dict(state, strict=False)
+    got = layer.load_state_dict(state, strict=False)
+    assert type(got).__name__ == type(expected).__name__ == "_IncompatibleKeys"
+    assert got._fields == expected._fields == ("missing_keys",
+                                               "unexpected_keys")
+    assert got == expected and isinstance(got, tuple)
+    assert got.missing_keys == expected.missing_keys
+    assert got.unexpected_keys == expected.unexpected_keys
+    assert repr(got) == repr(expected) and str(got) == str(expected)
+    # What was loaded, and what was left as it was: as in torch.
+    np.testing.assert_array_equal(layer.weight, tlayer.weight.detach().numpy())
+    if bias:
+        np.testing.assert_array_equal(layer.bias, tlayer.bias.detach().numpy())
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", list(_state_dicts(True)))
+def test_load_state_dict_strict_matches_torch(bias, case):
+    """strict=True (the default, positional or keyword): where torch
+    accepts, the same result; where torch refuses (RuntimeError), linearc
+    raises KeyError naming the same keys, and changes nothing."""
+    state = _state_dicts(bias)[case]
+    tlayer = torch_linear(3, 2, bias=bias)
+    layer = linearc.Linear(3, 2, bias=bias, seed=0)
+    # The keys torch finds wrong, as its strict=False lists them.
+    keys = torch_linear(3, 2, bias=bias).load_state_dict(state, strict=False)
+    try:
+        expected = tlayer.load_state_dict(state, strict=True)
+    except RuntimeError:
+        assert keys.missing_keys or keys.unexpected_keys
+        before = snapshot(layer)
+        message = (f"missing keys {keys.missing_keys!r}, unexpected keys "
+                   f"{keys.unexpected_keys!r}")
+        for call in (lambda: layer.load_state_dict(state),
+                     lambda: layer.load_state_dict(state, True),
+                     lambda: layer.load_state_dict(state_dict=state, strict=1)):
+            with pytest.raises(KeyError, match="strict=False") as info:
+                call()
+            assert message in str(info.value)
+            assert snapshot(layer) == before
+    else:
+        assert keys == ([], [])
+        got = layer.load_state_dict(state, strict=True)
+        assert got == expected and repr(got) == repr(expected)
+        np.testing.assert_array_equal(layer.weight,
+                                      tlayer.weight.detach().numpy())
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_load_state_dict_wrong_shape_raises_even_when_not_strict(strict):
+    """torch raises on a size mismatch under strict=False too, after loading
+    the other keys; linearc raises the same and changes nothing."""
+    state = {"weight": torch.ones(3, 3), "bias": torch.ones(2)}
+    tlayer = torch_linear(3, 2)
+    with pytest.raises(RuntimeError, match="size mismatch for weight"):
+        tlayer.load_state_dict(state, strict=strict)
+    assert tlayer.bias.detach().numpy().tolist() == [1.0, 1.0]  # torch: half
+    layer = linearc.Linear(3, 2, seed=0)
+    before = snapshot(layer)
+    with pytest.raises(ValueError, match=r"weight must have shape \(2, 3\)"):
+        layer.load_state_dict(state, strict=strict)
+    assert snapshot(layer) == before
+    with pytest.raises(ValueError, match="bias"):
+        layer.load_state_dict({"bias": np.ones(5), "x": 1}, strict=False)
+    assert snapshot(layer) == before
+
+
+def test_load_state_dict_assign_is_refused_and_changes_nothing():
+    """assign=True would make the state dict's tensors the parameters; a
+    linearc layer owns its (transposed, aligned) memory, so only copying
+    (assign=False, the default) is offered."""
+    tlayer = torch_linear(3, 2)
+    layer = linearc.Linear(3, 2, seed=0)
+    before = snapshot(layer)
+    for kwargs in ({"assign": True}, {"strict": False, "assign": True}):
+        with pytest.raises(ValueError, match=r"assign=True\) is not supported.*"
+                           r"owns its memory.*assign=False"):
+            layer.load_state_dict(tlayer.state_dict(), **kwargs)
+        assert snapshot(layer) == before
+    assert layer.load_state_dict(tlayer.state_dict(), assign=False) == ([], [])
+    np.testing.assert_array_equal(layer.weight, tlayer.weight.detach().numpy())
+    assert not np.shares_memory(layer.weight, tlayer.weight.detach().numpy())
+
+
+def test_load_state_dict_signature_is_torchs():
+    import inspect
+    ours = inspect.signature(linearc.Linear.load_state_dict)
+    theirs = inspect.signature(torch.nn.Module.load_state_dict)
+    assert list(ours.parameters) == list(theirs.parameters)
+    for name in ("strict", "assign"):
+        assert ours.parameters[name].default == theirs.parameters[name].default
 
 
 # ---- pickle / copy ----------------------------------------------------------

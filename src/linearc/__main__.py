@@ -1,4 +1,5 @@
 """python -m linearc: the walk-through this project started from."""
 from linearc._demo import main
 
-main()
+if __name__ == "__main__":  # not when imported (stubtest imports every module)
+    main()

@@ -4,8 +4,13 @@ The counts follow thop and torch's FlopCounterMode (docs/design.md,
 "Counting"): one multiply-accumulate (MAC) per weight per row, the bias never
 counted, FLOPs = 2 * MACs for a forward and 6 * MACs for a training step
 (forward, grad_input, weight_grad).
-The numbers come from the C layer (``layer.macs`` / ``layer.flops``), which
-also validates the input shape exactly as a forward call would.
+
+Every helper that counts takes the input the same way (the rule lives in
+one place, the C layer's ``layer.macs`` / ``layer.flops`` /
+``layer._input_shape``): an ndarray, a torch tensor or a nested list of
+numbers is the input itself and its shape is used; a tuple of ints
+(torch.Size is one) is a shape. Anything else is a TypeError naming both
+forms. The shape is then checked as a forward call would check the input.
 """
 from __future__ import annotations
 
@@ -16,33 +21,54 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._linearc import Linear
 
 Shape = tuple[int, ...]
 Number = Union[int, float]
+# What the counting helpers take: the input (an ndarray, a torch tensor --
+# which implements __array__ -- or a nested list of numbers) or its shape.
+CountInput = Union[ArrayLike, tuple[int, ...]]
 
 __all__ = ["clever_format", "profile", "summary", "LinearSummary"]
 
 
-def _shape_of(x: Any) -> Shape:
-    """A shape tuple from a shape tuple or from an array(-like)."""
-    if isinstance(x, tuple):  # torch.Size is a tuple too
-        return x
-    # np.shape reads .shape when there is one (ndarray, torch tensor), so a
-    # large array is never copied just to be measured.
-    return np.shape(x)
+def _check_layer(func: str, layer: object) -> Linear:
+    """layer itself if it is a linearc.Linear, else a TypeError that says
+    what to use for a torch module."""
+    if isinstance(layer, Linear):
+        return layer
+    kind = type(layer)
+    name = (kind.__qualname__ if kind.__module__ == "builtins"
+            else f"{kind.__module__}.{kind.__qualname__}")
+    hint = ""
+    if kind.__module__.split(".")[0] == "torch":
+        hint = ("; thop counts torch modules (thop.profile(model, inputs=(x,))), "
+                "or copy the weights into a linearc.Linear with "
+                "load_state_dict(module.state_dict())")
+    raise TypeError(f"linearc.{func}() expects a linearc.Linear, not {name}{hint}")
 
 
-def profile(layer: Linear, x: Any) -> tuple[int, int]:
-    """Return ``(macs, params)`` for ``layer`` applied to ``x``.
+def profile(layer: Linear, x: CountInput | None = None, *,
+            inputs: Sequence[CountInput] | None = None,
+            verbose: bool = False) -> tuple[int, int]:
+    """Return ``(macs, params)`` for ``layer`` applied to an input.
 
-    ``x`` is an array (anything with a ``.shape``, or an array-like) or a
-    shape tuple such as ``(32, 3, 4)``.
+    Called as ``profile(layer, x)`` or, as thop is called,
+    ``profile(layer, inputs=(x,))``. ``x`` is the input (an ndarray, a torch
+    tensor or a nested list of numbers: its shape is used) or its shape (a
+    tuple of ints, or torch.Size); anything else is a TypeError. A tuple
+    holding the input, ``profile(layer, (x,))``, is thus refused: write
+    ``inputs=(x,)``.
 
     The MACs equal ``thop.profile(torch_layer, inputs=(x,))[0]`` for the
     same nn.Linear: ``in_features`` multiply-accumulates per output element,
-    the bias never counted. Two differences from thop 0.1.1:
+    the bias never counted. Of thop's keywords, ``verbose`` prints one line
+    saying how the count was made (default False here: thop's default True
+    prints which hooks it registered); ``custom_ops``, ``ret_layer_info``
+    and ``report_missing`` concern walking a tree of torch modules and are
+    not accepted. Two differences from thop 0.1.1:
 
     * both numbers are Python ints (thop returns the MACs as a float, and
       the params as a float or the int 0);
@@ -51,10 +77,37 @@ def profile(layer: Linear, x: Any) -> tuple[int, int]:
       modules) and the right count once the layer is wrapped in
       ``nn.Sequential``; linearc returns the right count in both cases.
 
-    Raises ValueError/TypeError for a shape that ``layer(x)`` would reject.
+    Raises TypeError when ``layer`` is not a linearc.Linear (a torch module
+    included: thop counts those), and ValueError for a shape that
+    ``layer(x)`` would reject.
     """
-    macs = layer.macs(_shape_of(x))
-    return int(macs), int(layer.num_parameters)
+    layer = _check_layer("profile", layer)
+    if inputs is not None:
+        if x is not None:
+            raise TypeError("profile() takes the input once: profile(layer, x) or "
+                            "profile(layer, inputs=(x,)), not both")
+        if not isinstance(inputs, (tuple, list)):
+            raise TypeError("inputs must be a tuple holding the input, as thop "
+                            f"takes it: inputs=(x,), not a {type(inputs).__name__}")
+        if len(inputs) != 1:
+            raise TypeError("a Linear takes one input, so inputs must hold exactly "
+                            f"one: inputs=(x,), got {len(inputs)}")
+        x = inputs[0]
+    elif x is None:
+        raise TypeError("profile() needs the input: profile(layer, x) or "
+                        "profile(layer, inputs=(x,)), with x the input (an "
+                        "ndarray, a torch tensor or a nested list of numbers, "
+                        "whose shape is used) or its shape (a tuple of ints)")
+    macs = int(layer.macs(x))
+    params = int(layer.num_parameters)
+    if verbose:
+        shape = layer._input_shape(x)
+        rows = math.prod(shape[:-1])
+        print(f"{layer!r} on an input of shape {shape}: {rows} "
+              f"{'row' if rows == 1 else 'rows'} * {layer.in_features} * "
+              f"{layer.out_features} = {macs} MACs (bias not counted), "
+              f"{params} parameters")
+    return macs, params
 
 
 def clever_format(nums: Number | Iterable[Number],
@@ -214,80 +267,121 @@ def _px(n: int) -> float:
     return min(160.0, max(10.0, 10.0 * math.sqrt(n)))
 
 
+# Text sizes of the picture, and how wide its characters may be drawn: the
+# widths of DejaVu Sans, one of the widest fonts "sans-serif" resolves to
+# (a digit 0.64 em, "@" 1.0 em, "+" and "=" 0.84 em), rounded up.
+_FONT = 11.0
+_OP_FONT = 14.0
+_PAD = 8.0  # clear space on each side of an operator
+
+
+def _digits_w(n: int) -> float:
+    """Width of the number n drawn at _FONT."""
+    return 0.66 * _FONT * len(str(n))
+
+
+def _op_w(op: str) -> float:
+    return (1.0 if op == "@" else 0.86) * _OP_FONT
+
+
 def _svg(s: LinearSummary) -> str:
-    """Inline SVG of y (rows x out) = x (rows x in) @ W.T (in x out) [+ b]."""
+    """Inline SVG of x @ W.T [+ b] = y, every side labelled with its size.
+
+    Left to right, as the formula reads: x (rows x in), "@", W.T (in x out),
+    with a bias "+" and b (one row of out, broadcast over the rows), "=",
+    y (rows x out). Each matrix has its column count above it, its row
+    count on its left (the bias has one row) and its name below. Every
+    operator gets _PAD of clear space on both sides, after the previous
+    matrix and before the next matrix's row label, so no two texts touch.
+    """
     e = html.escape
     rows, inn, out = _px(s.rows), _px(s.in_features), _px(s.out_features)
-    bias_h = _px(1)
-    top = 30.0 + (bias_h + 20.0 if s.bias else 0.0)  # room for labels, b
+    top = 30.0  # room for the column labels
+    row_label_gap = 4.0  # between a row label and its matrix
 
-    def label_w(n: int) -> float:  # rough width of a number drawn at font-size 11
-        return 7.0 * len(str(n))
-
-    # Each gap holds an operator on its left and the next matrix's row-count
-    # label on its right, so it widens with that label.
-    left = 10.0 + label_w(s.rows)
-    x0 = left
-    x1 = x0 + inn + 30.0 + label_w(s.in_features)
-    x2 = x1 + out + 30.0 + label_w(s.rows)
-    # (name, x, y, width, height, rows label or None, cols label)
-    items: list[tuple[str, float, float, float, float, int | None, int]] = [
-        ("x", x0, top, inn, rows, s.rows, s.in_features),
-        ("W.T", x1, top, out, inn, s.in_features, s.out_features),
-        ("y", x2, top, out, rows, s.rows, s.out_features),
+    # (name, width, height, rows label or None, cols label), in drawing order
+    matrices: list[tuple[str, float, float, int | None, int]] = [
+        ("x", inn, rows, s.rows, s.in_features),
+        ("W.T", out, inn, s.in_features, s.out_features),
     ]
-    if s.bias:  # the bias row sits above y, broadcast down its rows
-        items.append(("b", x2, top - bias_h - 20.0, out, bias_h, None,
-                      s.out_features))
-    width = x2 + out + 24.0
-    height = top + max(rows, inn) + 24.0
+    ops = ["@"]
+    if s.bias:
+        matrices.append(("b", out, _px(1), None, s.out_features))
+        ops.append("+")
+    matrices.append(("y", out, rows, s.rows, s.out_features))
+    ops.append("=")
+
+    placed: list[tuple[str, float, float, float, int | None, int]] = []
+    op_text: list[tuple[str, float]] = []  # (operator, its left edge)
+    cursor = 10.0
+    for i, (name, w, h, nrows, ncols) in enumerate(matrices):
+        if i > 0:  # the operator before this matrix, with clear space
+            op = ops[i - 1]
+            op_text.append((op, cursor + _PAD))
+            cursor += _PAD + _op_w(op) + _PAD
+        if nrows is not None:
+            cursor += _digits_w(nrows) + row_label_gap
+        # (A column label is never wider than its matrix: _px(n) >= 10 px
+        # per sqrt(n) outgrows the digits of n.)
+        placed.append((name, cursor, w, h, nrows, ncols))
+        cursor += w
+    width = cursor + 10.0
+    height = top + max(h for _, _, _, h, _, _ in placed) + 26.0
+
+    formula = f"x @ W.T{' + b' if s.bias else ''} = y"
+    title = (f"{formula}: x {s.rows} x {s.in_features} (rows x in_features)"
+             f" @ W.T {s.in_features} x {s.out_features}"
+             + (f" + b, one row of {s.out_features} added to every row"
+                if s.bias else "")
+             + f" = y {s.rows} x {s.out_features}; y has shape"
+             f" {s.output_shape}")
     out_svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}"'
                f' height="{height:.0f}" font-family="sans-serif"'
-               f' font-size="11">',
-               f"<title>y {e(str(s.output_shape))} = x @ W.T"
-               f"{' + b' if s.bias else ''}</title>"]
+               f' font-size="{_FONT:g}" role="img" aria-label="{e(title)}">',
+               f"<title>{e(title)}</title>"]
     colors = {"x": "#9ecae1", "W.T": "#fdae6b", "y": "#a1d99b",
               "b": "#dadaeb"}
-    for name, rx, ry, rw, rh, nrows, ncols in items:
+    for name, rx, rw, rh, nrows, ncols in placed:
+        ry = top
         # An empty dimension is drawn dashed at the minimum size.
         dash = (' stroke-dasharray="3,2"'
                 if nrows == 0 or ncols == 0 else "")
         out_svg.append(
             f'<rect x="{rx:.1f}" y="{ry:.1f}" width="{rw:.1f}"'
             f' height="{rh:.1f}" fill="{colors[name]}" stroke="#333"{dash}/>')
-        # Names go under the matrix (beside the thin bias row), since a
-        # clamped rectangle can be narrower than its name.
-        nx, ny, anchor = ((rx + rw + 4, ry + rh / 2 + 4, "start")
-                          if name == "b" else
-                          (rx + rw / 2, ry + rh + 14, "middle"))
-        out_svg.append(f'<text x="{nx:.1f}" y="{ny:.1f}"'
-                       f' text-anchor="{anchor}" font-weight="bold">'
+        # Names go under the matrix, since a clamped rectangle can be
+        # narrower than its name; low enough to clear the row label of a
+        # matrix of the minimum height.
+        out_svg.append(f'<text x="{rx + rw / 2:.1f}" y="{ry + rh + 16:.1f}"'
+                       f' text-anchor="middle" font-weight="bold">'
                        f"{e(name)}</text>")
         out_svg.append(f'<text x="{rx + rw / 2:.1f}" y="{ry - 4:.1f}"'
                        f' text-anchor="middle">{ncols}</text>')
         if nrows is not None:
-            out_svg.append(f'<text x="{rx - 4:.1f}" y="{ry + rh / 2 + 4:.1f}"'
-                           f' text-anchor="end">{nrows}</text>')
-    for op, x_after in (("@", x0 + inn), ("=", x1 + out)):
-        out_svg.append(f'<text x="{x_after + 8:.1f}" y="{top + 12:.1f}"'
-                       f' font-size="14">{op}</text>')
+            out_svg.append(
+                f'<text x="{rx - row_label_gap:.1f}" y="{ry + rh / 2 + 4:.1f}"'
+                f' text-anchor="end">{nrows}</text>')
+    for op, op_left in op_text:
+        out_svg.append(f'<text x="{op_left:.1f}" y="{top + 12:.1f}"'
+                       f' font-size="{_OP_FONT:g}">{e(op)}</text>')
     out_svg.append("</svg>")
     return "\n".join(out_svg)
 
 
-def summary(layer: Linear, input_shape: Iterable[int]) -> LinearSummary:
-    """Explain what ``layer`` does to an input of ``input_shape``.
+def summary(layer: Linear, input_shape: CountInput) -> LinearSummary:
+    """Explain what ``layer`` does to an input, and what it costs.
 
     Returns a LinearSummary: print it for the step-by-step shapes and the
     costs, read its attributes for the numbers, or display it in Jupyter.
-    ``input_shape`` is any iterable of ints (a tuple, a list, torch.Size, or
-    an iterator, read once). It is validated like a forward input (rank >= 1,
-    last dimension equal to in_features), raising ValueError/TypeError
-    otherwise.
+    ``input_shape`` is, as for every counting helper, the input itself (an
+    ndarray, a torch tensor or a nested list of numbers: its shape is used)
+    or its shape (a tuple of ints, or torch.Size); anything else is a
+    TypeError. The shape is validated like a forward input (rank >= 1, last
+    dimension equal to in_features), raising ValueError otherwise.
     """
-    dims = tuple(input_shape)  # an iterator can be read only once
-    macs = int(layer.macs(dims))  # validates the shape first
-    shape = tuple(int(d) for d in dims)
+    layer = _check_layer("summary", layer)
+    shape = layer._input_shape(input_shape)  # the rule, and the checks
+    macs = int(layer.macs(shape))
     inn, out = int(layer.in_features), int(layer.out_features)
     rows = math.prod(shape[:-1])
     has_bias = layer.bias is not None

@@ -4,11 +4,13 @@ Arrays the layer returns are typed NDArray[np.floating[Any]]: the class is not
 generic at runtime, so whether a given layer computes in float32 or float64
 (its ``dtype``) is only known when it runs.
 """
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, SupportsIndex, TypedDict, TypeVar, final, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from linearc._state import _IncompatibleKeys
 
 _FloatArray = NDArray[np.floating[Any]]
 
@@ -22,8 +24,10 @@ _FloatDTypeLike = (
 # ``out=`` is returned as given, so its exact array type flows through.
 _OutT = TypeVar("_OutT", bound=_FloatArray)
 
-# The shape arguments of macs()/flops(): tuples, lists, torch.Size, ...
-_Shape = Sequence[SupportsIndex]
+# What macs()/flops() count: the input (an ndarray, a torch tensor, which
+# implements __array__, or a nested list of numbers) or its shape (a tuple
+# of ints, torch.Size too). Scalars pass this type and fail at run time.
+_CountInput = ArrayLike | tuple[SupportsIndex, ...]
 
 _GemmPath = Literal["empty", "fill", "direct", "blocked"]
 
@@ -132,10 +136,17 @@ class Linear:
     def parameters(self) -> list[_FloatArray]: ...
     def named_parameters(self) -> list[tuple[str, _FloatArray]]: ...
     def state_dict(self) -> dict[str, _FloatArray]: ...
-    # Values may also be torch tensors (they implement __array__).
-    def load_state_dict(self, state_dict: Mapping[str, ArrayLike], /) -> None: ...
-    def macs(self, input_shape: _Shape, /) -> int: ...
-    def flops(self, input_shape: _Shape, /, *, backward: bool = False) -> int: ...
+    # Values may also be torch tensors (they implement __array__). As torch's:
+    # strict=False loads the keys present; assign=True raises ValueError.
+    def load_state_dict(
+        self,
+        state_dict: Mapping[str, ArrayLike],
+        strict: bool = True,
+        assign: bool = False,
+    ) -> _IncompatibleKeys: ...
+    def macs(self, x: _CountInput, /) -> int: ...
+    def flops(self, x: _CountInput, /, *, backward: bool = False) -> int: ...
+    def _input_shape(self, x: _CountInput, /) -> tuple[int, ...]: ...
     def __reduce__(
         self,
     ) -> tuple[
