@@ -2,8 +2,8 @@
  * The GEMM alone, without Python: for tuning kernels and block sizes.
  *
  *   cc -O3 -std=c11 -ffp-contract=off -fopenmp -DLINEARC_HAVE_OPENMP -Icsrc \
- *      -o /tmp/gemm_harness benchmarks/gemm_harness.c csrc/gemm.c csrc/pack.c \
- *      csrc/workspace.c csrc/dispatch.c csrc/config.c csrc/threads.c \
+ *      -o /tmp/gemm_harness benchmarks/gemm_harness.c csrc/gemm.c csrc/gemm_blocked.c \
+ *      csrc/pack.c csrc/workspace.c csrc/dispatch.c csrc/config.c csrc/threads.c \
  *      csrc/kernels/[a-z]*.c -lm
  *   /tmp/gemm_harness M N K [f|d] [threads] [layout]
  *
@@ -89,9 +89,11 @@ main(int argc, char **argv)
     const char *layout = argc > 6 ? argv[6] : "fwd";
     const char *why = NULL;
     const lc_kernel_set *ks = lc_select_kernels(getenv("LINEARC_ISA"), &why);
-    lc_config config;
-    if (ks == NULL || lc_config_make(ks, &config, &why) < 0) {
-        fprintf(stderr, "%s\n", why);
+    lc_context ctx;
+    const char *bad = "";
+    if (ks == NULL || lc_context_make(ks, &ctx, &why) < 0 ||
+        lc_context_apply_environment(&ctx, &bad, &why) < 0) {
+        fprintf(stderr, "%s %s\n", bad, why);
         return 2;
     }
     const size_t es = f64 ? 8 : 4;
@@ -103,7 +105,7 @@ main(int argc, char **argv)
     lc_gemm_args g = product(layout, t, m, n, k, a, b, bias);
     g.c = c;
     g.nthreads = threads;
-    g.config = &config;
+    g.ctx = &ctx;
     const double flops = 2.0 * (double)m * (double)n * (double)k;
     const int reps = flops < 1e7 ? 2001 : flops < 1e9 ? 51 : 7;
     double *times = malloc(sizeof(double) * (size_t)reps);
@@ -116,10 +118,11 @@ main(int argc, char **argv)
     }
     const double packed = (double)(lc_packed_bytes() - packed0) / reps;
     qsort(times, (size_t)reps, sizeof(double), compare);
-    const lc_blocking *bl = lc_config_blocking(&config, t);
-    int used = 1;
-    const char *path = lc_gemm_path(&g, &used);
-    printf("%s %s %ldx%ldx%ld %s %s threads=%d KC=%d MC=%d NC=%d: median %.3f ms "
+    const lc_params *bl = lc_context_params(&ctx, t);
+    const lc_gemm_plan plan = lc_gemm_make_plan(&g);
+    const char *path = lc_gemm_path_name(plan.path);
+    const int used = plan.threads;
+    printf("%s %s %ldx%ldx%ld %s %s threads=%d KC=%ld MC=%ld NC=%ld: median %.3f ms "
            "(%.1f GFLOP/s), best %.3f ms (%.1f GFLOP/s), packed %.2f MB/call\n",
            ks->name, layout, m, n, k, f64 ? "f64" : "f32", path, used, bl->kc, bl->mc, bl->nc,
            times[reps / 2] * 1e3, flops / times[reps / 2] / 1e9, times[0] * 1e3,

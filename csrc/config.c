@@ -1,5 +1,5 @@
 /*
- * This CPU's caches and the block sizes that follow from them (config.h).
+ * This CPU's caches, and the context that follows from them (config.h).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -68,6 +68,7 @@ read_cpuid(lc_cpu *cpu)
         const int base = (int)((a >> 8) & 15);
         cpu->family = base == 15 ? base + (int)((a >> 20) & 255) : base;
         cpu->model = (int)((a >> 4) & 15);
+        cpu->stepping = (int)(a & 15);
         if (base == 6 || base == 15) {
             cpu->model |= (int)((a >> 12) & 0xF0);
         }
@@ -176,7 +177,94 @@ lc_cpu_info(void)
 }
 
 /* ------------------------------------------------------------------------
- * Block sizes.
+ * The parameters: names, limits, defaults.
+ */
+const char *const lc_param_names[LC_PARAMS_COUNT] = {
+    "kc", "kc_max", "mc", "nc", "kc_direct", "kc_stream", "direct_rows", "direct_cols",
+    "serial_flops", "parallel_bytes", "carry_bytes",
+};
+
+long *
+lc_param(lc_params *p, int i)
+{
+    long *const fields[LC_PARAMS_COUNT] = {
+        &p->kc, &p->kc_max, &p->mc, &p->nc, &p->kc_direct, &p->kc_stream, &p->direct_rows,
+        &p->direct_cols, &p->serial_flops, &p->parallel_bytes, &p->carry_bytes,
+    };
+    return fields[i];
+}
+
+const char *
+lc_origin_name(lc_origin o)
+{
+    static const char *const names[] = {"default", "model", "measured", "tuned", "environment"};
+    return (unsigned)o < sizeof names / sizeof names[0] ? names[o] : "?";
+}
+
+/* Beyond these a buffer would outgrow any cache and the pool's bound. */
+#define KC_LIMIT 8192
+#define MC_LIMIT 65536
+#define NC_LIMIT 65536
+#define PANEL_LIMIT ((long)256 << 20) /* bytes of one packed B panel */
+#define BYTES_LIMIT ((long)1 << 40)
+
+const char *
+lc_params_check(const lc_params *p, const lc_kernel_ops *ops, size_t es)
+{
+    if (p->kc < 1 || p->kc > KC_LIMIT || p->kc_max < p->kc || p->kc_max > KC_LIMIT) {
+        return "kc must be in [1, 8192] and kc_max in [kc, 8192]";
+    }
+    if (p->mc < ops->mr || p->mc > MC_LIMIT || p->mc % ops->mr != 0) {
+        return "mc must be a multiple of the tile's rows, at most 65536";
+    }
+    if (p->nc < ops->nr || p->nc > NC_LIMIT || p->nc % ops->nr != 0) {
+        return "nc must be a multiple of the tile's columns, at most 65536";
+    }
+    if (p->kc_max * p->nc * (long)es > PANEL_LIMIT) {
+        return "a kc_max x nc panel of B must fit in 256 MiB";
+    }
+    if (p->kc_direct < 1 || p->kc_direct > KC_LIMIT || p->kc_stream < 1 ||
+        p->kc_stream > KC_LIMIT) {
+        return "kc_direct and kc_stream must be in [1, 8192]";
+    }
+    if (p->direct_rows < 0 || p->direct_cols < 0 || p->serial_flops < 0 ||
+        p->parallel_bytes < 0 || p->carry_bytes < 0 || p->serial_flops > BYTES_LIMIT ||
+        p->parallel_bytes > BYTES_LIMIT || p->carry_bytes > BYTES_LIMIT ||
+        p->direct_rows > BYTES_LIMIT || p->direct_cols > BYTES_LIMIT) {
+        return "direct_rows, direct_cols, serial_flops, parallel_bytes and carry_bytes must "
+               "be in [0, 2**40]";
+    }
+    return NULL;
+}
+
+/* kc_max from kc: a quarter more, so that K just past kc stays one block
+ * (kc 352: K up to 440). */
+static long
+kc_max_for(long kc)
+{
+    return LC_MIN((long)lc_round_up((size_t)(kc + kc / 4), 8), (long)KC_LIMIT);
+}
+
+/* The limits that do not depend on the CPU's caches. */
+static void
+set_defaults(lc_params *p, size_t es)
+{
+    /* A parallel region costs 1-60 us, more than a product this small. */
+    p->serial_flops = 4000000;
+    /* A bandwidth-bound direct product wants the second core's loads. */
+    p->parallel_bytes = 256 * 1024;
+    p->carry_bytes = (long)16 << 20;
+    /* Rows of 256 bytes: B stays in L1 while x streams through once. */
+    p->direct_cols = (long)(256 / es);
+    p->kc_stream = 8;
+    for (int i = 0; i < LC_PARAMS_COUNT; i++) {
+        p->origin[i] = LC_FROM_DEFAULT;
+    }
+    p->measured = NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * The cache model.
  */
 
 /* Ways of `k` that `bytes` of one stream occupy. */
@@ -200,10 +288,10 @@ ways_for(const lc_cache *k, double bytes)
  * 224 (float32) and 208 (float64). The floor does not ask the panels to
  * fit L1: on Zen 4 the best kc streams them from L2.
  */
-static int
+static long
 kc_for_c_round_trip(int mr, int nr)
 {
-    return (int)lc_round_up((size_t)(40 * mr * nr / (mr + nr)), 8);
+    return (long)lc_round_up((size_t)(40 * mr * nr / (mr + nr)), 8);
 }
 
 /*
@@ -212,44 +300,43 @@ kc_for_c_round_trip(int mr, int nr)
  * mc x kc block of A in L2 beside one B micro-panel; nc: the kc x nc panel
  * of B in L3 beside the A blocks of the cores sharing it.
  */
-static lc_blocking
-model_blocking(const lc_cpu *cpu, const lc_kernel_ops *ops, size_t es)
+static void
+apply_model(const lc_cpu *cpu, const lc_kernel_ops *ops, size_t es, lc_params *b)
 {
     const lc_cache *l1 = &cpu->l1d, *l2 = &cpu->l2, *l3 = &cpu->l3;
-    lc_blocking b = {.source = "model (Low et al. 2016) on this CPU's caches"};
     const double ratio = (double)ops->nr / ops->mr;
     int a_ways = (int)((l1->ways - 1) / (1.0 + ratio));
     a_ways = a_ways < 1 ? 1 : a_ways;
-    b.kc = (int)((size_t)a_ways * (size_t)l1->sets * (size_t)l1->line / ((size_t)ops->mr * es));
-    b.kc = LC_MAX(b.kc / 8 * 8, 32);
-    b.kc = LC_MAX(b.kc, kc_for_c_round_trip(ops->mr, ops->nr));
-    const int b_ways2 = ways_for(l2, (double)b.kc * ops->nr * (double)es);
+    b->kc = (long)((size_t)a_ways * (size_t)l1->sets * (size_t)l1->line / ((size_t)ops->mr * es));
+    b->kc = LC_MAX(b->kc / 8 * 8, 32);
+    b->kc = LC_MAX(b->kc, kc_for_c_round_trip(ops->mr, ops->nr));
+    b->kc_max = kc_max_for(b->kc);
+    const int b_ways2 = ways_for(l2, (double)b->kc * ops->nr * (double)es);
     const int a_ways2 = LC_MAX(l2->ways - 1 - b_ways2, 1);
-    b.mc = (int)((size_t)a_ways2 * (size_t)l2->sets * (size_t)l2->line / ((size_t)b.kc * es));
+    b->mc = (long)((size_t)a_ways2 * (size_t)l2->sets * (size_t)l2->line / ((size_t)b->kc * es));
     /* At most half of L2, as BLIS's and OpenBLAS's hand-set values leave
      * room for the B micro-panels and C streaming through. */
-    b.mc = LC_MIN(b.mc, (int)(l2->size / 2 / ((size_t)b.kc * es)));
-    b.mc = LC_MAX(b.mc / ops->mr * ops->mr, ops->mr);
-    const int a_ways3 = ways_for(l3, (double)b.mc * b.kc * (double)es * LC_MAX(l3->sharing, 1));
+    b->mc = LC_MIN(b->mc, (long)(l2->size / 2 / ((size_t)b->kc * es)));
+    b->mc = LC_MAX(b->mc / ops->mr * ops->mr, (long)ops->mr);
+    const int a_ways3 = ways_for(l3, (double)b->mc * (double)b->kc * (double)es *
+                                         LC_MAX(l3->sharing, 1));
     const int b_ways3 = LC_MAX(l3->ways - 1 - a_ways3, 1);
-    b.nc = (int)((size_t)b_ways3 * (size_t)l3->sets * (size_t)l3->line / ((size_t)b.kc * es));
-    b.nc = LC_MIN(LC_MAX(b.nc / ops->nr * ops->nr, ops->nr), 16384);
+    b->nc = (long)((size_t)b_ways3 * (size_t)l3->sets * (size_t)l3->line / ((size_t)b->kc * es));
+    b->nc = LC_MIN(LC_MAX(b->nc / ops->nr * ops->nr, (long)ops->nr), 16384L);
     /* Direct path: a kc x DNR block of B in half of L1. */
-    b.kc_direct = (int)(l1->size / 2 / ((size_t)ops->dnr * es));
-    b.kc_direct = LC_MAX(b.kc_direct / 8 * 8, kc_for_c_round_trip(ops->dmr, ops->dnr));
-    b.kc_direct = LC_MIN(b.kc_direct, 256);
-    /* One tile of rows reads B once: few rows at a time keep the streams
-     * few and the accumulators' round trips through C in L1. */
-    b.kc_stream = 8;
+    b->kc_direct = (long)(l1->size / 2 / ((size_t)ops->dnr * es));
+    b->kc_direct = LC_MAX(b->kc_direct / 8 * 8, kc_for_c_round_trip(ops->dmr, ops->dnr));
+    b->kc_direct = LC_MIN(b->kc_direct, 256L);
     /* Wide direct tiles (AVX-512) load B once per 4 vectors of FMAs and
      * beat packing for a few hundred rows; narrow ones only for a few. */
-    b.direct_rows = ops->dnr * (int)es >= 256 ? 256 : 64;
-    /* Rows of 256 bytes: B stays in L1 while x streams through once. */
-    b.direct_cols = (int)(256 / es);
-    return b;
+    b->direct_rows = ops->dnr * (int)es >= 256 ? 256 : 64;
+    static const int modelled[] = {0, 1, 2, 3, 4, 6};  /* kc .. kc_direct, direct_rows */
+    for (size_t i = 0; i < sizeof modelled / sizeof modelled[0]; i++) {
+        b->origin[modelled[i]] = LC_FROM_MODEL;
+    }
 }
 
-/*
+/* ------------------------------------------------------------------------
  * Values measured on known CPUs, which replace the model's where they are
  * given (0 keeps the model's). Each row says where it was measured.
  */
@@ -258,11 +345,11 @@ typedef struct {
     int family, model_lo, model_hi;
     const char *isa;
     lc_dtype dtype;
-    int kc, mc, nc, kc_direct, kc_stream, direct_rows;
+    long kc, mc, nc, kc_direct, kc_stream, direct_rows;
     const char *source;
-} measured_blocking;
+} measured_params;
 
-static const measured_blocking measured[] = {
+static const measured_params measured[] = {
     /* AMD Zen 4 (family 25, models 16-31: EPYC Genoa): 2 KVM cores, L1d
      * 32 KiB 8-way, L2 1 MiB 8-way, L3 32 MiB; a zmm FMA issues as two
      * 256-bit halves, so AVX-512 and AVX2 share a peak (117 GFLOP/s float32
@@ -292,23 +379,111 @@ static const measured_blocking measured[] = {
      "measured on AMD EPYC Zen 5 (family 26), gemm_harness, 2026-11-26"},
 };
 
-static void
-apply_measured(const lc_cpu *cpu, const char *isa, lc_dtype t, lc_blocking *b)
+static int
+apply_measured(const lc_cpu *cpu, const lc_kernel_set *ks, lc_dtype t, lc_params *p,
+               const char **why)
 {
-    for (size_t i = 0; i < sizeof measured / sizeof measured[0]; i++) {
-        const measured_blocking *m = &measured[i];
-        if (strcmp(m->vendor, cpu->vendor) == 0 && m->family == cpu->family &&
-            cpu->model >= m->model_lo && cpu->model <= m->model_hi &&
-            strcmp(m->isa, isa) == 0 && m->dtype == t) {
-            b->kc = m->kc ? m->kc : b->kc;
-            b->mc = m->mc ? m->mc : b->mc;
-            b->nc = m->nc ? m->nc : b->nc;
-            b->kc_direct = m->kc_direct ? m->kc_direct : b->kc_direct;
-            b->kc_stream = m->kc_stream ? m->kc_stream : b->kc_stream;
-            b->direct_rows = m->direct_rows ? m->direct_rows : b->direct_rows;
-            b->source = m->source;
+    const lc_kernel_ops *ops = t == LC_F32 ? &ks->f32 : &ks->f64;
+    for (size_t r = 0; r < sizeof measured / sizeof measured[0]; r++) {
+        const measured_params *m = &measured[r];
+        if (strcmp(m->vendor, cpu->vendor) != 0 || m->family != cpu->family ||
+            cpu->model < m->model_lo || cpu->model > m->model_hi ||
+            strcmp(m->isa, ks->name) != 0 || m->dtype != t) {
+            continue;
+        }
+        const long given[] = {m->kc, 0, m->mc, m->nc, m->kc_direct, m->kc_stream,
+                              m->direct_rows};
+        lc_params next = *p;
+        for (int i = 0; i < (int)(sizeof given / sizeof given[0]); i++) {
+            if (given[i] != 0) {
+                *lc_param(&next, i) = given[i];
+                next.origin[i] = LC_FROM_MEASURED;
+            }
+        }
+        if (next.origin[1] < next.origin[0]) {
+            next.kc_max = kc_max_for(next.kc);
+            next.origin[1] = next.origin[0];
+        }
+        next.measured = m->source;
+        if ((*why = lc_params_check(&next, ops, lc_dtype_size(t))) != NULL) {
+            return -1;
+        }
+        *p = next;
+    }
+    return 0;
+}
+
+const char *
+lc_measured_table_check(const lc_kernel_set *const *sets, int count)
+{
+    for (size_t r = 0; r < sizeof measured / sizeof measured[0]; r++) {
+        const measured_params *m = &measured[r];
+        int named = 0;
+        for (int s = 0; s < count; s++) {
+            if (strcmp(sets[s]->name, m->isa) != 0) {
+                continue;
+            }
+            named = 1;
+            const lc_kernel_ops *ops = m->dtype == LC_F32 ? &sets[s]->f32 : &sets[s]->f64;
+            const size_t es = lc_dtype_size(m->dtype);
+            if (m->mc % ops->mr != 0 || m->nc % ops->nr != 0 || m->kc < 1 ||
+                m->kc > KC_LIMIT || kc_max_for(m->kc) * m->nc * (long)es > PANEL_LIMIT) {
+                return m->source;
+            }
+        }
+        if (!named) {
+            return m->source;
         }
     }
+    return NULL;
+}
+
+int
+lc_context_make(const lc_kernel_set *kernels, lc_context *ctx, const char **why)
+{
+    const lc_cpu *cpu = lc_cpu_info();
+    ctx->kernels = kernels;
+    set_defaults(&ctx->f32, 4);
+    set_defaults(&ctx->f64, 8);
+    apply_model(cpu, &kernels->f32, 4, &ctx->f32);
+    apply_model(cpu, &kernels->f64, 8, &ctx->f64);
+    ctx->f32_model = ctx->f32;
+    ctx->f64_model = ctx->f64;
+    if ((*why = lc_params_check(&ctx->f32, &kernels->f32, 4)) != NULL ||
+        (*why = lc_params_check(&ctx->f64, &kernels->f64, 8)) != NULL) {
+        return -1;
+    }
+    return apply_measured(cpu, kernels, LC_F32, &ctx->f32, why) < 0 ||
+                   apply_measured(cpu, kernels, LC_F64, &ctx->f64, why) < 0
+               ? -1
+               : 0;
+}
+
+int
+lc_context_set(lc_context *ctx, lc_dtype t, int i, long value, lc_origin origin,
+               const char **why)
+{
+    if (i < 0 || i >= LC_PARAMS_COUNT) {
+        *why = "no such parameter";
+        return -1;
+    }
+    lc_params *p = t == LC_F32 ? &ctx->f32 : &ctx->f64;
+    if (p->origin[i] > origin) {
+        return 0; /* a stronger source (the environment) keeps its value */
+    }
+    lc_params next = *p;
+    *lc_param(&next, i) = value;
+    next.origin[i] = origin;
+    /* kc_max follows kc unless it was set by as strong a source. */
+    if (i == 0 && next.origin[1] < origin) {
+        next.kc_max = kc_max_for(value);
+        next.origin[1] = origin;
+    }
+    if ((*why = lc_params_check(&next, lc_context_ops(ctx, t), lc_dtype_size(t))) != NULL) {
+        return -1;
+    }
+    *p = next;
+    return 0;
 }
 
 /* The numbers of "kc,mc,nc[,kc_direct[,kc_stream[,direct_rows]]]": at least
@@ -338,14 +513,16 @@ parse_blocking(const char *text, long v[6])
     return -1;
 }
 
-/* LINEARC_BLOCKING_F32 / _F64 = "kc,mc,nc[,kc_direct[,kc_stream[,direct_rows]]]". */
+/* name = "kc,mc,nc[,kc_direct[,kc_stream[,direct_rows]]]" for one type;
+ * mc and nc are rounded down to the tile. */
 static int
-apply_environment(const char *name, const lc_kernel_ops *ops, lc_blocking *b, const char **why)
+apply_environment(lc_context *ctx, lc_dtype t, const char *name, const char **why)
 {
     const char *text = getenv(name);
     if (text == NULL || text[0] == '\0') {
         return 0;
     }
+    const lc_kernel_ops *ops = lc_context_ops(ctx, t);
     long v[6] = {0, 0, 0, 0, 0, 0};
     const int n = parse_blocking(text, v);
     if (n < 0 || v[0] < 1 || v[1] < ops->mr || v[2] < ops->nr || (n >= 4 && v[3] < 1) ||
@@ -354,28 +531,30 @@ apply_environment(const char *name, const lc_kernel_ops *ops, lc_blocking *b, co
                "2**24 with kc >= 1, mc >= MR, nc >= NR, kc_direct and kc_stream >= 1";
         return -1;
     }
-    b->kc = (int)v[0];
-    b->mc = (int)v[1] / ops->mr * ops->mr;
-    b->nc = (int)v[2] / ops->nr * ops->nr;
-    b->kc_direct = n >= 4 ? (int)v[3] : b->kc_direct;
-    b->kc_stream = n >= 5 ? (int)v[4] : b->kc_stream;
-    b->direct_rows = n == 6 ? (int)v[5] : b->direct_rows;
-    b->source = name;
+    v[1] = v[1] / ops->mr * ops->mr;
+    v[2] = v[2] / ops->nr * ops->nr;
+    static const int field[6] = {0, 2, 3, 4, 5, 6}; /* kc, mc, nc, kc_direct, ... */
+    lc_params next = *lc_context_params(ctx, t);
+    for (int i = 0; i < n; i++) {
+        *lc_param(&next, field[i]) = v[i];
+        next.origin[field[i]] = LC_FROM_ENV;
+    }
+    next.kc_max = kc_max_for(next.kc);
+    next.origin[1] = LC_FROM_ENV;
+    if ((*why = lc_params_check(&next, ops, lc_dtype_size(t))) != NULL) {
+        return -1;
+    }
+    *(t == LC_F32 ? &ctx->f32 : &ctx->f64) = next;
     return 0;
 }
 
 int
-lc_config_make(const lc_kernel_set *kernels, lc_config *config, const char **why)
+lc_context_apply_environment(lc_context *ctx, const char **bad, const char **why)
 {
-    const lc_cpu *cpu = lc_cpu_info();
-    config->kernels = kernels;
-    config->f32 = config->f32_model = model_blocking(cpu, &kernels->f32, 4);
-    config->f64 = config->f64_model = model_blocking(cpu, &kernels->f64, 8);
-    apply_measured(cpu, kernels->name, LC_F32, &config->f32);
-    apply_measured(cpu, kernels->name, LC_F64, &config->f64);
-    if (apply_environment("LINEARC_BLOCKING_F32", &kernels->f32, &config->f32, why) < 0 ||
-        apply_environment("LINEARC_BLOCKING_F64", &kernels->f64, &config->f64, why) < 0) {
+    *bad = "LINEARC_BLOCKING_F32";
+    if (apply_environment(ctx, LC_F32, *bad, why) < 0) {
         return -1;
     }
-    return 0;
+    *bad = "LINEARC_BLOCKING_F64";
+    return apply_environment(ctx, LC_F64, *bad, why);
 }

@@ -66,3 +66,12 @@ lc_select_kernels(const char *request, const char **why)
     *why = "the value is not one of avx512, avx2, generic";
     return NULL;
 }
+
+const lc_kernel_set *const *
+lc_built_kernel_sets(int *count)
+{
+    static const lc_kernel_set *const sets[] = {&lc_kernels_avx512, &lc_kernels_avx2,
+                                                &lc_kernels_generic};
+    *count = (int)(sizeof sets / sizeof sets[0]);
+    return sets;
+}

@@ -15,4 +15,8 @@ const lc_kernel_set *lc_select_kernels(const char *request, const char **why);
  * like "avx512 avx2 generic". */
 const char *lc_supported_isas(void);
 
+/* Every kernel set built into this module, whether this CPU runs it or not
+ * (*count of them), best first. */
+const lc_kernel_set *const *lc_built_kernel_sets(int *count);
+
 #endif

@@ -12,21 +12,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
-#include "types.h"
-
-typedef struct {
-    lc_dtype dtype;   /* compute and output type; bias has it too */
-    ptrdiff_t m, n, k;
-    lc_operand a;     /* m x k */
-    lc_operand b;     /* k x n */
-    const void *bias; /* n contiguous values, or NULL */
-    void *c;          /* m x n, rows ldc elements apart, columns contiguous */
-    ptrdiff_t ldc;
-    int accumulate;   /* chains continue from C (no bias) instead of starting anew */
-    int nthreads;     /* upper bound; small problems use fewer */
-    const lc_config *config;
-} lc_gemm_args;
+#include "gemm_args.h"
 
 /* Returns 0, or -1 if a packing buffer could not be allocated, in which case
  * C has not been written. Safe to call from many threads at once. The
@@ -36,16 +22,18 @@ int lc_gemm(const lc_gemm_args *g);
 /* The packing buffers lc_gemm takes for g, in bytes (for error messages). */
 size_t lc_gemm_workspace_bytes(const lc_gemm_args *g);
 
-/* The path lc_gemm takes ("empty", "fill", "direct" or "blocked") and the
- * threads it would use: for tests and benchmarks. */
-const char *lc_gemm_path(const lc_gemm_args *g, int *threads_used);
+/* Every decision lc_gemm would make for g (gemm_args.h). */
+lc_gemm_plan lc_gemm_make_plan(const lc_gemm_args *g);
 
-/* The planner's limits, reported by _build_config() so that tests read
- * them instead of copying them. */
+/* "empty", "fill", "direct" or "blocked". */
+const char *lc_gemm_path_name(lc_gemm_path path);
+
+/* The planner's fixed limits (those of the context are per CPU), reported
+ * by _build_config() so that tests read them instead of copying them. */
 typedef struct {
-    double serial_flops;    /* below this, one thread and no OpenMP region */
-    size_t copy_max_bytes;  /* the direct path copies A only up to this size */
-    size_t direct_parallel_bytes; /* the direct path splits B only from here */
+    size_t copy_max_bytes;     /* the direct path copies A only up to this size */
+    int row_tiles_per_thread;  /* blocked: fewer tiles of rows per thread, and
+                                * the team shares A's packed block */
 } lc_gemm_limits;
 
 lc_gemm_limits lc_gemm_planner_limits(void);

@@ -264,7 +264,7 @@ grad_input(LinearObject *self, lc_state *st, const lc_matrix *xm, const lc_matri
         .b = {.data = self->weight_t, .type = self->dtype, .rs = (ptrdiff_t)es,
               .cs = (ptrdiff_t)(self->out_features * (Py_ssize_t)es)},
         .c = PyArray_DATA((PyArrayObject *)gi), .ldc = self->in_features,
-        .nthreads = lc_state_threads(st), .config = &st->config,
+        .nthreads = lc_state_threads(st), .ctx = lc_state_context(st),
     };
     if (lc_run_gemm(&g) < 0) {
         Py_CLEAR(gi);
@@ -312,7 +312,7 @@ accumulate_grads(LinearObject *self, lc_state *st, const lc_matrix *xm, const lc
         .dtype = self->dtype, .m = self->in_features, .n = self->out_features, .k = xm->rows,
         .a = lc_operand_transposed(x), .b = *g,
         .c = self->weight_grad.data, .ldc = self->out_features, .accumulate = !wfresh,
-        .nthreads = lc_state_threads(st), .config = &st->config,
+        .nthreads = lc_state_threads(st), .ctx = lc_state_context(st),
     };
     if (lc_run_gemm(&gw) < 0) { /* it wrote nothing */
         grad_rollback(&self->weight_grad, wfresh, &old[0]);

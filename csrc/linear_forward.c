@@ -85,7 +85,7 @@ lc_apply_linear(lc_state *st, PyObject *x, const lc_dense_weights *wt, PyObject 
             .dtype = wt->dtype, .m = xm.rows, .n = wt->n, .k = wt->k,
             .a = xm.op, .b = wt->b,
             .bias = wt->bias, .c = PyArray_DATA(y), .ldc = ldc,
-            .nthreads = lc_state_threads(st), .config = &st->config,
+            .nthreads = lc_state_threads(st), .ctx = lc_state_context(st),
         };
         if (lc_matrix_index_rows(&xm, "input") < 0 ||
             (g.a.row_off = xm.op.row_off, lc_run_gemm(&g) < 0)) {

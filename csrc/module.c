@@ -14,6 +14,7 @@
 #include "pack.h"
 #include "state.h"
 #include "threads.h"
+#include "tuning.h"
 #include "workspace.h"
 
 #include <stdlib.h>
@@ -67,32 +68,60 @@ static PyObject *
 cpu_dict(void)
 {
     const lc_cpu *cpu = lc_cpu_info();
-    return Py_BuildValue("{sssisisssssNsNsN}", "vendor", cpu->vendor, "family", cpu->family,
-                         "model", cpu->model, "brand", cpu->brand, "cache_source", cpu->source,
-                         "l1d", cache_dict(&cpu->l1d), "l2", cache_dict(&cpu->l2), "l3",
-                         cache_dict(&cpu->l3));
+    return Py_BuildValue("{sssisisisssssNsNsN}", "vendor", cpu->vendor, "family", cpu->family,
+                         "model", cpu->model, "stepping", cpu->stepping, "brand", cpu->brand,
+                         "cache_source", cpu->source, "l1d", cache_dict(&cpu->l1d), "l2",
+                         cache_dict(&cpu->l2), "l3", cache_dict(&cpu->l3));
 }
 
-/* The kernels and block sizes of one element type. */
+/* {name: value} of every parameter, or {name: origin} if origins. */
 static PyObject *
-dtype_dict(const lc_config *config, lc_dtype t)
+params_dict(const lc_params *p, int origins)
 {
-    const lc_kernel_ops *ops = lc_config_ops(config, t);
-    const lc_blocking *b = lc_config_blocking(config, t);
-    const lc_blocking *m = lc_config_model(config, t);
-    return Py_BuildValue("{s(ii)s(ii)sisisisisisisisssN}", "tile", ops->mr, ops->nr,
-                         "direct_tile", ops->dmr, ops->dnr, "kc", b->kc, "mc", b->mc, "nc",
-                         b->nc, "kc_direct", b->kc_direct, "kc_stream", b->kc_stream,
-                         "direct_rows", b->direct_rows, "direct_cols", b->direct_cols,
-                         "blocking_source", b->source, "model",
-                         Py_BuildValue("{sisisisi}", "kc", m->kc, "mc", m->mc, "nc", m->nc,
-                                       "kc_direct", m->kc_direct));
+    lc_params copy = *p;
+    PyObject *d = PyDict_New();
+    for (int i = 0; d != NULL && i < LC_PARAMS_COUNT; i++) {
+        PyObject *v = origins ? PyUnicode_FromString(lc_origin_name(p->origin[i]))
+                              : PyLong_FromLong(*lc_param(&copy, i));
+        if (v == NULL || PyDict_SetItemString(d, lc_param_names[i], v) < 0) {
+            Py_XDECREF(v);
+            Py_CLEAR(d);
+            break;
+        }
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+/* One element type: the tiles, every parameter in use (flat, by name), where
+ * each comes from, and what defaults and the cache model alone give. */
+static PyObject *
+dtype_dict(const lc_context *ctx, lc_dtype t)
+{
+    const lc_kernel_ops *ops = lc_context_ops(ctx, t);
+    const lc_params *p = lc_context_params(ctx, t);
+    PyObject *d = params_dict(p, 0);
+    if (d == NULL) {
+        return NULL;
+    }
+    PyObject *extra = Py_BuildValue(
+        "{s(ii)s(ii)sNsNsz}", "tile", ops->mr, ops->nr, "direct_tile", ops->dmr, ops->dnr,
+        "origin", params_dict(p, 1), "model", params_dict(lc_context_model(ctx, t), 0),
+        "measured", p->measured);
+    if (extra == NULL || PyDict_Update(d, extra) < 0) {
+        Py_XDECREF(extra);
+        Py_DECREF(d);
+        return NULL;
+    }
+    Py_DECREF(extra);
+    return d;
 }
 
 static PyObject *
 build_config(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     lc_state *st = PyModule_GetState(module);
+    const lc_context *ctx = lc_state_context(st);
 #ifdef LINEARC_HAVE_OPENMP
     PyObject *openmp = Py_True;
     const int omp_version = _OPENMP;
@@ -104,38 +133,77 @@ build_config(PyObject *module, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue(
         "{sssOsisisisssssNsNsNsN}", "compiler", LINEARC_COMPILER " " __VERSION__, "openmp",
         openmp, "openmp_version", omp_version, "threads", lc_state_threads(st), "max_threads",
-        LC_MAX_THREADS, "isa", st->config.kernels->name, "isa_supported", lc_supported_isas(),
-        "cpu", cpu_dict(), "float32", dtype_dict(&st->config, LC_F32), "float64",
-        dtype_dict(&st->config, LC_F64), "planner",
-        Py_BuildValue("{sdsnsn}", "serial_flops", lim.serial_flops, "copy_max_bytes",
-                      (Py_ssize_t)lim.copy_max_bytes,
-                      "direct_parallel_bytes", (Py_ssize_t)lim.direct_parallel_bytes));
+        LC_MAX_THREADS, "isa", ctx->kernels->name, "isa_supported", lc_supported_isas(),
+        "cpu", cpu_dict(), "float32", dtype_dict(ctx, LC_F32), "float64",
+        dtype_dict(ctx, LC_F64), "planner",
+        Py_BuildValue("{snsi}", "copy_max_bytes", (Py_ssize_t)lim.copy_max_bytes,
+                      "row_tiles_per_thread", lim.row_tiles_per_thread));
 }
 
-/* _gemm_path(m, n, k, dtype, threads) -> (path, threads used): how the
- * forward GEMM of a layer runs on a contiguous input of that shape. */
-static PyObject *
-gemm_path(PyObject *module, PyObject *args)
+/* The forward GEMM of a layer on a contiguous (m, k) input, from
+ * (m, n, k, dtype, threads). */
+static int
+forward_args(PyObject *module, PyObject *args, const char *fmt, lc_gemm_args *g)
 {
     Py_ssize_t m, n, k;
     int threads;
     PyObject *dtype_obj;
     lc_dtype dtype;
-    if (!PyArg_ParseTuple(args, "nnnOi:_gemm_path", &m, &n, &k, &dtype_obj, &threads) ||
+    if (!PyArg_ParseTuple(args, fmt, &m, &n, &k, &dtype_obj, &threads) ||
         lc_dtype_from_object(dtype_obj, &dtype) < 0) {
-        return NULL;
+        return -1;
+    }
+    if (m < 0 || n < 0 || k < 0 || threads < 1) {
+        PyErr_SetString(PyExc_ValueError, "sizes must be >= 0 and threads >= 1");
+        return -1;
     }
     const ptrdiff_t es = (ptrdiff_t)lc_dtype_size(dtype);
-    lc_state *st = PyModule_GetState(module);
-    const lc_gemm_args g = {
+    *g = (lc_gemm_args){
         .dtype = dtype, .m = m, .n = n, .k = k,
         .a = {.data = NULL, .type = dtype, .rs = k * es, .cs = es},
         .b = {.data = NULL, .type = dtype, .rs = n * es, .cs = es},
-        .ldc = n, .nthreads = threads, .config = &st->config,
+        .ldc = n, .nthreads = threads, .ctx = lc_state_context(PyModule_GetState(module)),
     };
-    int used = 1;
-    const char *path = lc_gemm_path(&g, &used);
-    return Py_BuildValue("(si)", path, used);
+    return 0;
+}
+
+/* _gemm_path(m, n, k, dtype, threads) -> (path, threads used). */
+static PyObject *
+gemm_path(PyObject *module, PyObject *args)
+{
+    lc_gemm_args g;
+    if (forward_args(module, args, "nnnOi:_gemm_path", &g) < 0) {
+        return NULL;
+    }
+    const lc_gemm_plan plan = lc_gemm_make_plan(&g);
+    return Py_BuildValue("(si)", lc_gemm_path_name(plan.path), plan.threads);
+}
+
+/* _gemm_plan(m, n, k, dtype, threads) -> every decision, as a dict. */
+static PyObject *
+gemm_plan(PyObject *module, PyObject *args)
+{
+    lc_gemm_args g;
+    if (forward_args(module, args, "nnnOi:_gemm_plan", &g) < 0) {
+        return NULL;
+    }
+    const lc_gemm_plan p = lc_gemm_make_plan(&g);
+    return Py_BuildValue("{sssisOsOsOsOsnsnsnsnsn}", "path", lc_gemm_path_name(p.path),
+                         "threads", p.threads, "copy_a", p.copy_a ? Py_True : Py_False,
+                         "split_rows", p.split_rows ? Py_True : Py_False, "shared_a",
+                         p.shared_a ? Py_True : Py_False, "carry",
+                         p.carry ? Py_True : Py_False, "kc", (Py_ssize_t)p.kc, "nc",
+                         (Py_ssize_t)p.nc, "mc", (Py_ssize_t)p.mc, "chunk", (Py_ssize_t)p.chunk,
+                         "workspace_bytes", (Py_ssize_t)p.ws_bytes);
+}
+
+static PyObject *
+check_measured_table(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    int count = 0;
+    const lc_kernel_set *const *sets = lc_built_kernel_sets(&count);
+    const char *bad = lc_measured_table_check(sets, count);
+    return bad ? PyUnicode_FromString(bad) : Py_NewRef(Py_None);
 }
 
 static PyObject *
@@ -171,6 +239,14 @@ static PyMethodDef module_methods[] = {
     {"_gemm_path", gemm_path, METH_VARARGS,
      "_gemm_path(m, n, k, dtype, threads, /)\n--\n\n"
      "(path, threads used) of a forward GEMM of that shape."},
+    {"_gemm_plan", gemm_plan, METH_VARARGS,
+     "_gemm_plan(m, n, k, dtype, threads, /)\n--\n\n"
+     "Every decision the GEMM makes for a forward product of that shape."},
+    {"_tune_params", lc_tune_params, METH_VARARGS, lc_tune_params_doc},
+    {"_check_measured_table", check_measured_table, METH_NOARGS,
+     "_check_measured_table()\n--\n\n"
+     "None if every row of the measured table fits its kernel set, else the row."},
+    {"_time_gemm", lc_time_gemm, METH_VARARGS, lc_time_gemm_doc},
     {"_workspace_bytes", workspace_bytes, METH_NOARGS,
      "_workspace_bytes()\n--\n\nBytes held by the pool of packing buffers."},
     {"_result_cache_bytes", result_cache_bytes, METH_NOARGS,
@@ -199,8 +275,20 @@ module_exec(PyObject *module)
                      why, lc_supported_isas());
         return -1;
     }
-    if (lc_config_make(kernels, &st->config, &why) < 0) {
-        PyErr_Format(PyExc_ImportError, "LINEARC_BLOCKING_F32/_F64 %s", why);
+    lc_context_node *node = PyMem_RawMalloc(sizeof *node);
+    if (node == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    node->older = NULL;
+    atomic_store(&st->ctx, node);
+    if (lc_context_make(kernels, &node->ctx, &why) < 0) {
+        PyErr_Format(PyExc_ImportError, "linearc's context for this CPU is invalid: %s", why);
+        return -1;
+    }
+    const char *bad = NULL;
+    if (lc_context_apply_environment(&node->ctx, &bad, &why) < 0) {
+        PyErr_Format(PyExc_ImportError, "%s=%s cannot be used: %s", bad, getenv(bad), why);
         return -1;
     }
     atomic_store(&st->threads, 0);
@@ -234,7 +322,16 @@ module_clear(PyObject *module)
 static void
 module_free(void *module)
 {
+    lc_state *st = PyModule_GetState((PyObject *)module);
     module_clear((PyObject *)module);
+    for (lc_context_node *node = st ? atomic_load(&st->ctx) : NULL; node != NULL;) {
+        lc_context_node *older = node->older;
+        PyMem_RawFree(node);
+        node = older;
+    }
+    if (st != NULL) {
+        atomic_store(&st->ctx, NULL);
+    }
 }
 
 static PyModuleDef_Slot module_slots[] = {

@@ -16,9 +16,13 @@ import sys
 
 import pytest
 
+import linearc
 from linearc import _linearc
 
 CONFIG = _linearc._build_config()
+PARAMS = ("kc", "kc_max", "mc", "nc", "kc_direct", "kc_stream", "direct_rows", "direct_cols",
+          "serial_flops", "parallel_bytes", "carry_bytes")
+ORIGINS = {"default", "model", "measured", "tuned", "environment"}
 ISAS = CONFIG["isa_supported"].split()
 SIZES = {"float32": 4, "float64": 8}
 
@@ -79,8 +83,9 @@ def isa_config(request):
 @pytest.mark.parametrize("dtype", SIZES)
 def test_model_follows_the_documented_rules(isa_config, dtype):
     d = isa_config[dtype]
-    assert d["model"] == model(isa_config["cpu"], tuple(d["tile"]), tuple(d["direct_tile"]),
-                               SIZES[dtype])
+    expected = model(isa_config["cpu"], tuple(d["tile"]), tuple(d["direct_tile"]), SIZES[dtype])
+    assert {key: d["model"][key] for key in expected} == expected
+    assert d["model"]["kc_max"] == round_up(d["model"]["kc"] * 5 // 4, 8)
 
 
 @pytest.mark.parametrize("dtype", SIZES)
@@ -101,27 +106,67 @@ def test_model_block_of_a_takes_at_most_half_of_l2(isa_config, dtype):
     assert m["mc"] == mr or m["mc"] * m["kc"] * SIZES[dtype] <= isa_config["cpu"]["l2"]["size"] // 2
 
 
+def shown_line(dtype: str, **env: str) -> str:
+    """The float32 / float64 line show_config() prints in a child under env."""
+    code = "import linearc; linearc.show_config()"
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("LINEARC_BLOCKING", "LINEARC_ISA"))}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**clean, **env}, check=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(dtype)]
+    assert len(lines) == 1, proc.stdout
+    return lines[0]
+
+
 def test_the_model_alone_is_not_repeated_when_it_is_in_use():
     # No CPU has measured values for the portable kernels: the model rules.
     shown, raw = child_config(LINEARC_ISA="generic")
     for dtype in SIZES:
-        assert raw[dtype]["blocking_source"].startswith("model")
-        assert "cache model alone" not in shown[f"blocking_{dtype}"]
-        m = raw[dtype]["model"]
-        assert (raw[dtype]["kc"], raw[dtype]["mc"], raw[dtype]["nc"]) == (m["kc"], m["mc"],
-                                                                        m["nc"])
+        assert shown[dtype]["origin"]["kc"] == "model"
+        assert shown[dtype]["measured"] is None
+        assert "cache model alone" not in shown_line(dtype, LINEARC_ISA="generic")
+        for key in ("kc", "mc", "nc", "kc_direct", "direct_rows"):
+            assert raw[dtype][key] == raw[dtype]["model"][key]
 
 
 def test_an_override_is_reported_beside_the_model():
     shown, raw = child_config(LINEARC_BLOCKING_F32="256,96,2048")
-    text = shown["blocking_float32"]
     model_f32 = raw["float32"]["model"]
     assert (raw["float32"]["kc"], raw["float32"]["mc"], raw["float32"]["nc"]) == (256, 96, 2048)
-    assert raw["float32"]["blocking_source"] == "LINEARC_BLOCKING_F32"
-    assert "KC 256, MC 96, NC 2048;" in text
+    assert [raw["float32"]["origin"][k] for k in ("kc", "kc_max", "mc", "nc")] == \
+        ["environment"] * 4
+    assert raw["float32"]["kc_max"] == 320  # a quarter more than kc
+    text = shown_line("float32", LINEARC_BLOCKING_F32="256,96,2048")
+    assert "KC 256, MC 96, NC 2048 (LINEARC_BLOCKING_F32 / _F64)" in text
     assert (f"the cache model alone: KC {model_f32['kc']}, MC {model_f32['mc']}, "
-            f"NC {model_f32['nc']}, direct KC {model_f32['kc_direct']}") in text
-    # an override does not move the model
+            f"NC {model_f32['nc']}") in text
+    # an override does not move the model, nor what it does not name
     plain = child_config()[1]
+    assert raw["float32"]["origin"]["kc_direct"] == plain["float32"]["origin"]["kc_direct"]
     assert raw["float32"]["model"] == plain["float32"]["model"]
     assert raw["float64"]["model"] == plain["float64"]["model"]
+
+
+def test_get_config_gives_numbers():
+    """get_config() is numbers in dicts (numpy.show_config(mode="dicts")'s
+    way): every parameter an int, every origin one of five words."""
+    config = linearc.get_config()
+    assert linearc.show_config(mode="dicts") == config
+    assert isinstance(config["openmp"], bool) and isinstance(config["threads"], int)
+    assert config["cpu"]["l1d"]["size"] == CONFIG["cpu"]["l1d"]["size"] > 0
+    for dtype in SIZES:
+        d = config[dtype]
+        for name in PARAMS:
+            assert isinstance(d[name], int) and not isinstance(d[name], bool), name
+            assert d["origin"][name] in ORIGINS, name
+            assert isinstance(d["model"][name], int), name
+        assert d["kc"] <= d["kc_max"]
+        assert d["mc"] % d["tile"][0] == 0 and d["nc"] % d["tile"][1] == 0
+    with pytest.raises(ValueError, match="mode"):
+        linearc.show_config(mode="text")
+
+
+def test_the_measured_table_fits_its_kernel_sets():
+    """Every row of config.c's table of measured values, for whichever CPU,
+    passes the checks a context must pass on import."""
+    assert _linearc._check_measured_table() is None

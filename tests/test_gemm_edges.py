@@ -290,13 +290,10 @@ def test_integer_and_float16_inputs(dtype, rng):
 
 # --- threads ---------------------------------------------------------------
 
-SERIAL_FLOPS = CONFIG["planner"]["serial_flops"]
-
-
-def past_serial(fixed, k, unit):
+def past_serial(fixed, k, unit, dtype):
     """A size that is a multiple of unit plus a partial tile, big enough that
     a (fixed x size x k) problem is split between threads."""
-    tiles = int(SERIAL_FLOPS / (2 * fixed * k * unit)) + 1
+    tiles = int(conf(dtype)["serial_flops"] / (2 * fixed * k * unit)) + 1
     return tiles * unit + unit // 2 + 1
 
 
@@ -307,12 +304,13 @@ def thread_shapes(dtype):
     k = 2 * kc(dtype) + 1
     dr = direct_rows(dtype)
     return [
-        (dr, past_serial(dr, k, dnr), k),         # direct, split by columns
+        (dr, past_serial(dr, k, dnr, dtype), k),         # direct, split by columns
         (3, 600, 2 * kc(dtype) + 301),            # direct, W big enough to split
-        (past_serial(dnr, k, 6 * mr), conf(dtype)["direct_cols"], k),  # direct, narrow: split by rows
-        (max(dr + mc + mr + 1, past_serial(blocked_n(dtype), k, mr)), blocked_n(dtype), k),
+        # direct, narrow: split by rows
+        (past_serial(dnr, k, 6 * mr, dtype), conf(dtype)["direct_cols"], k),
+        (max(dr + mc + mr + 1, past_serial(blocked_n(dtype), k, mr, dtype)), blocked_n(dtype), k),
         # blocked, few rows and wide N: A shared, tiles split in two dimensions
-        (dr + 1, past_serial(dr + 1, k, nr), k),
+        (dr + 1, past_serial(dr + 1, k, nr, dtype), k),
     ]
 
 

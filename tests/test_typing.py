@@ -169,12 +169,32 @@ def literal_values(node):
 
 
 def typed_dict_fields(stub, name):
-    return {n.target.id: n.annotation for n in stub_defs(stub.body)[name].body
-            if isinstance(n, ast.AnnAssign)}
+    """A TypedDict's fields, its bases' first."""
+    node = stub_defs(stub.body)[name]
+    fields = {}
+    for base in node.bases:
+        if base.id != "TypedDict":
+            fields.update(typed_dict_fields(stub, base.id))
+    fields.update({n.target.id: n.annotation for n in node.body
+                   if isinstance(n, ast.AnnAssign)})
+    return fields
+
+
+def type_aliases(stub):
+    """name -> annotation of the stub's module-level aliases (X = Literal[...])."""
+    return {n.targets[0].id: n.value for n in stub.body
+            if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)}
 
 
 def check_typed(stub, value, annotation, where):
-    """value has the type the stub's annotation gives it (TypedDicts too)."""
+    """value has the type the stub's annotation gives it (TypedDicts, aliases
+    and `X | None` too)."""
+    if isinstance(annotation, ast.BinOp):  # X | None
+        if value is not None:
+            check_typed(stub, value, annotation.left, where)
+        return
+    if isinstance(annotation, ast.Name) and annotation.id in type_aliases(stub):
+        annotation = type_aliases(stub)[annotation.id]
     if isinstance(annotation, ast.Subscript) and annotation.value.id == "tuple":
         assert isinstance(value, tuple), where
         assert len(value) == len(annotation.slice.elts), where

@@ -35,56 +35,94 @@ __all__ = [
 
 
 def get_config() -> dict[str, Any]:
-    """How linearc was built and what it runs on, as a dict.
+    """How linearc was built and what it runs on, as numbers in dicts.
 
-    Keys: version, compiler, openmp, threads, max_threads, isa (the kernel
-    set in use, which LINEARC_ISA=avx512|avx2|generic can lower),
-    isa_supported, cpu (model and caches, from CPUID or sysfs), and for each
-    of float32 and float64 the register tiles and the block sizes chosen for
-    this CPU with where they come from (the cache model, a measurement on
-    this CPU family, or LINEARC_BLOCKING_F32 / LINEARC_BLOCKING_F64).
+    Keys: version, compiler, openmp (bool), openmp_version, threads,
+    max_threads, isa (the kernel set in use, which
+    LINEARC_ISA=avx512|avx2|generic can lower), isa_supported (list), cpu
+    (vendor, family, model, stepping, brand, and the caches l1d, l2, l3 as
+    dicts of size, ways, line, sets, sharing, from CPUID or sysfs), planner
+    (the GEMM's fixed limits), and for each of float32 and float64: the
+    register tiles and every planner parameter in use (kc, kc_max, mc, nc,
+    kc_direct, kc_stream, direct_rows, direct_cols, serial_flops,
+    parallel_bytes, carry_bytes), "origin" (where each comes from: default,
+    model, measured, tuned or environment), "model" (what the defaults and
+    the cache model alone give) and "measured" (the provenance of the
+    measured values used, or None). show_config() prints it as sentences.
     """
     raw = _linearc._build_config()
-    cpu = raw["cpu"]
-    config: dict[str, Any] = {
-        "version": __version__,
-        "compiler": raw["compiler"],
-        "openmp": raw["openmp"],
-        "threads": raw["threads"],
-        "max_threads": raw["max_threads"],
-        "isa": raw["isa"],
-        "isa_supported": raw["isa_supported"].split(),
+    config: dict[str, Any] = {"version": __version__}
+    for key in ("compiler", "openmp", "openmp_version", "threads", "max_threads", "isa"):
+        config[key] = raw[key]
+    config["isa_supported"] = raw["isa_supported"].split()
+    config["cpu"] = raw["cpu"]
+    config["planner"] = raw["planner"]
+    for dtype in ("float32", "float64"):
+        d: dict[str, Any] = dict(raw[dtype])
+        d["tile"], d["direct_tile"] = list(d["tile"]), list(d["direct_tile"])
+        config[dtype] = d
+    return config
+
+
+# The parameters show_config() describes, in its words.
+_PARAMS_SHOWN = (("kc", "KC"), ("mc", "MC"), ("nc", "NC"), ("kc_direct", "direct KC"),
+                 ("direct_rows", "direct rows"))
+
+
+def show_config(mode: str = "stdout") -> dict[str, Any]:
+    """Print how linearc was built and what it runs on, one line per topic,
+    and return get_config(). mode="dicts" only returns it, as
+    numpy.show_config(mode="dicts") does."""
+    if mode not in ("stdout", "dicts"):
+        raise ValueError(f"mode must be 'stdout' or 'dicts', got {mode!r}")
+    config = get_config()
+    if mode == "stdout":
+        for key, value in _describe(config).items():
+            print(f"{key:<16}  {value}")
+    return config
+
+
+def _describe(config: dict[str, Any]) -> dict[str, str]:
+    """get_config() as sentences, for show_config()."""
+    cpu = config["cpu"]
+    lines = {
+        "version": config["version"],
+        "compiler": config["compiler"],
+        "openmp": (f"yes ({config['openmp_version']})" if config["openmp"]
+                   else "no (built without OpenMP: the GEMM runs on one thread)"),
+        "threads": f"{config['threads']} (at most {config['max_threads']})",
+        "isa": f"{config['isa']} (supported: {' '.join(config['isa_supported'])})",
         "cpu": (f"{cpu['brand'].strip() or cpu['vendor']} (family {cpu['family']}, "
-                f"model {cpu['model']})"),
+                f"model {cpu['model']}, stepping {cpu['stepping']})"),
         "caches": ", ".join(
-            f"{name} {_size(cache['size'])} {cache['ways']}-way"
-            for name, cache in (("L1d", cpu["l1d"]), ("L2", cpu["l2"]),
-                                ("L3", cpu["l3"])))
+            f"{name} {_size(cpu[key]['size'])} {cpu[key]['ways']}-way"
+            for name, key in (("L1d", "l1d"), ("L2", "l2"), ("L3", "l3")))
         + f" (from {cpu['cache_source']})",
     }
-    for dtype, d in (("float32", raw["float32"]), ("float64", raw["float64"])):
-        config[f"blocking_{dtype}"] = (
-            f"tile {d['tile'][0]}x{d['tile'][1]}, KC {d['kc']}, MC {d['mc']}, "
-            f"NC {d['nc']}; direct tile {d['direct_tile'][0]}x"
-            f"{d['direct_tile'][1]}, KC {d['kc_direct']} ({d['kc_stream']} for one "
-            f"tile of rows), up to {d['direct_rows']} rows ({d['blocking_source']})")
-        if not d["blocking_source"].startswith("model"):
-            m = d["model"]
-            config[f"blocking_{dtype}"] += (
-                f"; the cache model alone: KC {m['kc']}, MC {m['mc']}, NC {m['nc']}, "
-                f"direct KC {m['kc_direct']}")
-    if not raw["openmp"]:
-        config["openmp"] = "no (built without OpenMP: the GEMM runs on one thread)"
-    return config
+    for dtype in ("float32", "float64"):
+        d = config[dtype]
+        groups: dict[str, list[str]] = {}
+        for key, label in _PARAMS_SHOWN:
+            groups.setdefault(d["origin"][key], []).append(f"{label} {d[key]}")
+        sources = "; ".join(f"{', '.join(items)} ({_origin(origin, d)})"
+                            for origin, items in groups.items())
+        lines[dtype] = (f"tile {d['tile'][0]}x{d['tile'][1]}, direct tile "
+                        f"{d['direct_tile'][0]}x{d['direct_tile'][1]}; {sources}")
+        changed = [f"{label} {d['model'][key]}" for key, label in _PARAMS_SHOWN
+                   if d["origin"][key] not in ("model", "default")]
+        if changed:
+            lines[dtype] += f"; the cache model alone: {', '.join(changed)}"
+    return lines
 
 
-def show_config() -> dict[str, Any]:
-    """Print get_config(), one key per line, and return it."""
-    config = get_config()
-    width = max(map(len, config))
-    for key, value in config.items():
-        print(f"{key:<{width}}  {value}")
-    return config
+def _origin(origin: str, d: dict[str, Any]) -> str:
+    if origin == "model":
+        return "cache model on this CPU's caches"
+    if origin == "measured":
+        return str(d["measured"])
+    if origin == "environment":
+        return "LINEARC_BLOCKING_F32 / _F64"
+    return origin
 
 
 def _size(nbytes: int) -> str:

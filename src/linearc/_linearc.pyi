@@ -42,39 +42,55 @@ class _Cpu(TypedDict):
     vendor: str
     family: int
     model: int
+    stepping: int
     brand: str
     cache_source: Literal["cpuid", "sysfs", "assumed"]
     l1d: _Cache
     l2: _Cache
     l3: _Cache
 
-class _ModelBlocking(TypedDict):
-    # What the cache model alone chose, before measured values and overrides.
-    kc: int
-    mc: int
-    nc: int
-    kc_direct: int
+_Origin = Literal["default", "model", "measured", "tuned", "environment"]
 
-class _DtypeConfig(TypedDict):
-    tile: tuple[int, int]  # MR, NR of the packed register tile
-    direct_tile: tuple[int, int]  # the most rows and columns of a direct tile
-    kc: int
-    mc: int
-    nc: int
-    kc_direct: int
-    kc_stream: int
+class _Params(TypedDict):
+    # The planner's numbers for one element type (csrc/config.h).
+    kc: int  # packed path: the K block
+    kc_max: int  # a K up to this stays one block
+    mc: int  # rows of A per packed block
+    nc: int  # columns of B per packed panel
+    kc_direct: int  # direct path: rows of B per sweep
+    kc_stream: int  # the same for a single tile of rows
     direct_rows: int  # the direct path takes up to this many rows,
     direct_cols: int  # or any number of rows with up to this many columns
-    blocking_source: str
-    model: _ModelBlocking
+    serial_flops: int  # below this, one thread
+    parallel_bytes: int  # the direct path splits B between threads from this size
+    carry_bytes: int  # the buffer carrying partial chains between K blocks
+
+class _Origins(TypedDict):
+    kc: _Origin
+    kc_max: _Origin
+    mc: _Origin
+    nc: _Origin
+    kc_direct: _Origin
+    kc_stream: _Origin
+    direct_rows: _Origin
+    direct_cols: _Origin
+    serial_flops: _Origin
+    parallel_bytes: _Origin
+    carry_bytes: _Origin
+
+class _DtypeConfig(_Params):
+    tile: tuple[int, int]  # MR, NR of the packed register tile
+    direct_tile: tuple[int, int]  # the most rows and columns of a direct tile
+    origin: _Origins  # where each value comes from
+    model: _Params  # what the defaults and the cache model alone give
+    measured: str | None  # the provenance of measured values in use
 
 class _Planner(TypedDict):
-    serial_flops: float  # below this, one thread
     copy_max_bytes: int  # the direct path copies A up to this size
-    direct_parallel_bytes: int  # it splits B between threads from this size
+    row_tiles_per_thread: int  # fewer, and the team shares A's packed block
 
 class _BuildConfig(TypedDict):
-    # What _build_config() returns; get_config() formats it.
+    # What _build_config() returns; get_config() reshapes it.
     compiler: str
     openmp: bool
     openmp_version: int
@@ -86,6 +102,19 @@ class _BuildConfig(TypedDict):
     float32: _DtypeConfig
     float64: _DtypeConfig
     planner: _Planner
+
+class _Plan(TypedDict):
+    path: Literal["empty", "fill", "direct", "blocked"]
+    threads: int
+    copy_a: bool
+    split_rows: bool
+    shared_a: bool
+    carry: bool
+    kc: int
+    nc: int
+    mc: int
+    chunk: int
+    workspace_bytes: int
 
 @final
 class Linear:
@@ -183,6 +212,27 @@ def _gemm_path(
     threads: int,
     /,
 ) -> tuple[_GemmPath, int]: ...
+def _gemm_plan(
+    m: SupportsIndex,
+    n: SupportsIndex,
+    k: SupportsIndex,
+    dtype: _FloatDTypeLike,
+    threads: int,
+    /,
+) -> _Plan: ...
+def _tune_params(float32: dict[str, int], float64: dict[str, int], /) -> None: ...
+def _time_gemm(
+    m: SupportsIndex,
+    n: SupportsIndex,
+    k: SupportsIndex,
+    dtype: _FloatDTypeLike,
+    threads: int,
+    params: dict[str, int],
+    repeats: int,
+    layout: Literal["fwd", "gi", "wg"],
+    /,
+) -> list[float]: ...
+def _check_measured_table() -> str | None: ...
 def _workspace_bytes() -> int: ...
 def _packed_bytes() -> int: ...
 def _result_cache_bytes() -> int: ...

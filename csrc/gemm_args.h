@@ -1,0 +1,47 @@
+/*
+ * The GEMM's arguments and its plan: the types gemm.h's functions take and
+ * give, apart so that the driver's internal header (gemm_parts.h) can use
+ * them without including the API.
+ */
+#ifndef LINEARC_GEMM_ARGS_H
+#define LINEARC_GEMM_ARGS_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "types.h"
+
+typedef struct {
+    lc_dtype dtype;   /* compute and output type; bias has it too */
+    ptrdiff_t m, n, k;
+    lc_operand a;     /* m x k */
+    lc_operand b;     /* k x n */
+    const void *bias; /* n contiguous values, or NULL */
+    void *c;          /* m x n, rows ldc elements apart, columns contiguous */
+    ptrdiff_t ldc;
+    int accumulate;   /* chains continue from C (no bias) instead of starting anew */
+    int nthreads;     /* upper bound; small problems use fewer */
+    const lc_context *ctx;
+} lc_gemm_args;
+
+/* Every decision lc_gemm makes for a problem, from its shape and the
+ * context alone: for tests, benchmarks and the tuner. */
+typedef enum { LC_PATH_EMPTY, LC_PATH_FILL, LC_PATH_DIRECT, LC_PATH_BLOCKED } lc_gemm_path;
+
+typedef struct {
+    lc_gemm_path path;
+    int threads;
+    int copy_a;       /* direct: A is first copied, dense, in the compute type */
+    int split_rows;   /* direct: threads split the rows (too few columns) */
+    int shared_a;     /* blocked: the team packs A's block together */
+    int carry;        /* blocked: partial chains wait between K blocks in a
+                       * tile-ordered buffer, not in C */
+    ptrdiff_t kc;     /* the K block (both paths), balanced over K */
+    ptrdiff_t nc;     /* blocked: the N block */
+    ptrdiff_t mc;     /* blocked: rows of A per packed block (per thread) */
+    ptrdiff_t chunk;  /* blocked: rows of C whose chains one pass over K
+                       * carries (all of them unless carrying) */
+    size_t ws_bytes;  /* workspace, all threads together */
+} lc_gemm_plan;
+
+#endif
