@@ -145,8 +145,10 @@ plan_blocked(const lc_gemm_args *g, lc_gemm_plan *plan, int nthreads, double flo
     const ptrdiff_t unit = (ptrdiff_t)ops->mr * plan->threads;
     const ptrdiff_t fit = (ptrdiff_t)((size_t)bl->carry_bytes / row_bytes) / unit * unit;
     plan->carry = plan->kc < g->k && fit > 0;
-    if (plan->carry && !plan->shared_a) {
-        plan->chunk = LC_MIN(g->m, fit);
+    if (plan->carry && !plan->shared_a && g->m > fit) {
+        /* Chunks as even as whole units allow: B is packed once per chunk. */
+        const ptrdiff_t chunks = (g->m + fit - 1) / fit;
+        plan->chunk = ((g->m + chunks - 1) / chunks + unit - 1) / unit * unit;
     }
     if (plan->shared_a) {
         plan->mc = row_tiles * ops->mr;

@@ -125,10 +125,12 @@ LC_ALWAYS_INLINE void
 copy_lanes(char *d, const char *s, size_t bytes)
 {
     switch (bytes) {
+    case 256: memcpy(d, s, 256); break;
     case 128: memcpy(d, s, 128); break;
     case 112: memcpy(d, s, 112); break;
     case 64: memcpy(d, s, 64); break;
     case 48: memcpy(d, s, 48); break;
+    case 24: memcpy(d, s, 24); break;
     default: memcpy(d, s, bytes);
     }
 }

@@ -15,6 +15,8 @@ Sections:
               resident memory across 10**6 calls.
     backward  forward + backward of one layer against torch autograd and
               numpy doing the three products by hand.
+    widths    output widths 1024-4096 (rows of the result a power of two
+              apart) against 16 wider: GFLOP/s of every contender, ratio.
 
 Every ratio is other time / linearc time: > 1 means linearc is faster.
 Results go to DIR/<cpu slug>/ (DIR defaults to benchmarks/results):
@@ -28,7 +30,7 @@ import sys
 from . import RESULTS
 from .machine import prepare_environment
 
-SECTIONS = ("forward", "overhead", "backward")
+SECTIONS = ("forward", "overhead", "backward", "widths")
 CONTENDERS = ("linearc", "numpy", "torch", "mkl")
 
 

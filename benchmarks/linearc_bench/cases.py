@@ -76,5 +76,9 @@ BACKWARD_CASES = [
     BackwardCase("MLP (8,512,768)->3072", (8, 512, 768), 3072),
 ]
 
+# The widths section: (WIDTH_ROWS, WIDTH_IN) -> n for each n here and n + 16.
+WIDTH_ROWS, WIDTH_IN = 2048, 1024
+WIDTH_PAIRS = (1024, 2048, 3072, 4096)
+
 # the founding example, called 10**6 times to watch the resident memory
 MEMORY_CASE = OVERHEAD_CASES[0]

@@ -54,6 +54,10 @@ def _section_tables(report: dict, where: str) -> list[str]:
     back = report.get("backward") or []
     if back:
         lines += tables.backward(_names(back), where).render(back)
+    widths = report.get("widths") or []
+    if widths:
+        names = [n for n in NAMES if any(n in r["gflops"] for r in widths)]
+        lines += tables.widths(names, where).render(widths)
     return lines
 
 

@@ -19,6 +19,7 @@ from .forward import merge_avx2, run_avx2_child, run_forward
 from .measure import Bench
 from .overhead import run_memory, run_overhead
 from .timing import Budget
+from .widths import run_widths
 
 
 def setup(args, dropped: dict) -> tuple[Bench, dict]:
@@ -55,6 +56,8 @@ def run_sections(args, bench: Bench, rep: dict) -> None:
         rep["memory_case"] = MEMORY_CASE.name
     if "backward" in args.sections:
         rep["backward"] = run_backward(bench, args.dtypes)
+    if "widths" in args.sections:
+        rep["widths"] = run_widths(bench, args.dtypes)
 
 
 def _start(args, bench: Bench, info: dict) -> dict:

@@ -122,3 +122,22 @@ def backward(names: list[str], where: str) -> Table:
 def _backward_vs_forward_cell(row) -> str:
     v = row.get("backward_vs_forward")
     return "-" if v is None else f"{v:.2f}"
+
+
+def widths(names: list[str], where: str) -> Table:
+    """GFLOP/s at a power-of-two width and 16 wider, and their ratio."""
+    def gf(name, key):
+        return lambda r: "-" if r[key].get(name) is None else f"{r[key][name]:.1f}"
+
+    def ratio(name):
+        return lambda r: "-" if name not in r["ratio"] else f"{r['ratio'][name]:.3f}"
+    columns = [("output width", lambda r: f"{r['width']} vs {r['width'] + 16}"),
+               ("dtype", lambda r: r["dtype"])]
+    for n in names:
+        columns += [(f"{n} GFLOP/s", lambda r, n=n: f"{gf(n, 'gflops')(r)} / "
+                     f"{gf(n, 'gflops_wider')(r)}"),
+                    (f"{n} ratio", ratio(n))]
+    return Table(
+        "Power-of-two output widths against 16 wider: GFLOP/s of "
+        "(2048, 1024) -> width / -> width + 16, and their ratio (1.00: the "
+        f"width costs nothing) ({where})", columns)

@@ -81,6 +81,6 @@ extern const lc_kernel_set lc_kernels_avx512;
 
 /* The largest tile over all kernel sets, for packing-row tables. */
 #define LC_MAX_MR 16
-#define LC_MAX_NR 32
+#define LC_MAX_NR 64
 
 #endif
