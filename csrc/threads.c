@@ -45,6 +45,16 @@ lc_in_forked_child(void)
     return atomic_load(&forked_child);
 }
 
+#ifdef LINEARC_HAVE_OPENMP
+/* OpenMP's cap on the threads of the whole program (OMP_THREAD_LIMIT). */
+static int
+thread_limit(void)
+{
+    const int limit = omp_get_thread_limit();
+    return limit < 1 ? 1 : (limit > LC_MAX_THREADS ? LC_MAX_THREADS : limit);
+}
+#endif
+
 int
 lc_max_threads(void)
 {
@@ -52,8 +62,8 @@ lc_max_threads(void)
     if (atomic_load(&forked_child)) {
         return 1;
     }
-    const int n = omp_get_max_threads();
-    return n < 1 ? 1 : (n > LC_MAX_THREADS ? LC_MAX_THREADS : n);
+    const int n = omp_get_max_threads(), limit = thread_limit();
+    return n < 1 ? 1 : (n > limit ? limit : n);
 #else
     return 1;
 #endif
@@ -66,7 +76,11 @@ lc_threads_for_call(int requested)
         return lc_max_threads();
     }
 #ifdef LINEARC_HAVE_OPENMP
-    return atomic_load(&forked_child) ? 1 : requested;
+    if (atomic_load(&forked_child)) {
+        return 1;
+    }
+    const int limit = thread_limit();
+    return requested > limit ? limit : requested;
 #else
     return 1;
 #endif

@@ -21,11 +21,13 @@ int lc_in_forked_child(void);
 
 /* The largest thread count this build may use now: OpenMP's setting for
  * the calling thread (OMP_NUM_THREADS, omp_set_num_threads, threadpoolctl),
- * capped at LC_MAX_THREADS; 1 without OpenMP or in a fork child. */
+ * capped by OMP_THREAD_LIMIT and LC_MAX_THREADS; 1 without OpenMP or in a
+ * fork child. */
 int lc_max_threads(void);
 
 /* Threads for the next GEMM: `requested` (from set_num_threads, 0 = none)
- * or else lc_max_threads(); always 1 in a fork child. */
+ * or else lc_max_threads(), capped by OMP_THREAD_LIMIT; always 1 in a fork
+ * child. */
 int lc_threads_for_call(int requested);
 
 /*
