@@ -521,6 +521,36 @@ def test_functional_1d_weight(xshape, bias, rng):
     np.testing.assert_array_equal(out, y)
 
 
+class CopyingIndex(np.ndarray):
+    """An ndarray subclass whose indexing returns copies, counting calls."""
+
+    calls = 0
+
+    def __getitem__(self, index):
+        type(self).calls += 1
+        return np.array(np.asarray(self)[index])
+
+
+@pytest.mark.parametrize("xshape", [(5, 6), (2, 3, 6)], ids=["rank2", "rank3"])
+def test_functional_1d_weight_out_subclass(xshape, rng):
+    """The reproducer: the (*, 1) view of out is built from the array, so an
+    out whose __getitem__ copies still receives the result (and its
+    __getitem__ never runs); out itself is returned."""
+    x = rng.standard_normal(xshape)
+    w = rng.standard_normal(6)
+    out = np.full(xshape[:-1], np.nan).view(CopyingIndex)
+    CopyingIndex.calls = 0
+    assert linearc.linear(x, w, 0.5, out=out) is out
+    assert CopyingIndex.calls == 0
+    assert np.asarray(out).tobytes() == linearc.linear(x, w, 0.5).tobytes()
+    # Read-only, it is refused as any read-only out is, and left alone.
+    out = np.full(xshape[:-1], 7.0).view(CopyingIndex)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        linearc.linear(x, w, out=out)
+    assert (np.asarray(out) == 7.0).all()
+
+
 # torch 2.13 takes a 1-D weight with a bias for a rank-1 input only.
 @pytest.mark.parametrize("xshape,bias", [
     ((6,), None), ((5, 6), None), ((2, 3, 6), None), ((6,), 2.5),
