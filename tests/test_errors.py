@@ -930,6 +930,34 @@ def test_functional_out_errors():
     np.testing.assert_array_equal(out, 7.0)
 
 
+def test_functional_1d_weight_out_checks():
+    """With a 1-D weight, out is written through a (*, 1) view linearc
+    builds itself (test_forward.py): the checks on out still apply to out,
+    and a failed call leaves it alone."""
+    x = np.ones((4, 3))
+    w = np.ones(3)
+    out = np.ma.array(np.full(4, 7.0), mask=[False, True, False, False])
+    with pytest.raises(TypeError, match=r"^out is a masked array.*ignore its "
+                                        r"mask"):
+        linearc.linear(x, w, out=out)
+    assert (out.data == 7.0).all()
+    out = np.full(4, 7, np.float32)
+    with pytest.raises(TypeError, match="out has dtype float32, "
+                                        "expected float64"):
+        linearc.linear(x, w, out=out)
+    np.testing.assert_array_equal(out, 7.0)
+    out = np.full(4, 7.0)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        linearc.linear(x, w, out=out)
+    np.testing.assert_array_equal(out, 7.0)
+    # A strided out (every other element) is fine: rows one stride apart.
+    buf = np.full(8, 7.0)
+    every_other = buf[::2]
+    assert linearc.linear(x, w, 0.5, out=every_other) is every_other
+    np.testing.assert_array_equal(buf, [3.5, 7.0] * 4)
+
+
 @pytest.mark.parametrize("args,kwargs,match", [
     ((np.ones(3),), {"x": np.ones(3), "weight": np.ones((2, 3))},
      "repeated keyword argument 'x'"),
