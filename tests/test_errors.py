@@ -224,7 +224,7 @@ def test_forward_masked_array(layer):
         layer(masked((4, 3)))
 
 
-# ---- masked arrays wherever they hide ----------------------------------------
+# ---- masked arrays wherever they hide ---------------------------------------
 # NumPy's conversion drops a mask silently wherever it meets one: linearc
 # refuses them all, the way it refuses a masked array given directly.
 
@@ -297,7 +297,8 @@ def test_forward_masked_array_hidden(layer, place):
 # Where else a masked array may come in, and the name the message gives.
 MASK_SITES = {
     "weight-setter": ((2, 3), "weight",
-                      lambda obj: setattr(Linear(3, 2, seed=0), "weight", obj)),
+                      lambda obj: setattr(Linear(3, 2, seed=0), "weight",
+                                          obj)),
     "backward-grad_output": ((4, 2), "grad_output",
                              lambda obj: Linear(3, 2, seed=0).backward(
                                  np.ones((4, 3)), obj)),
@@ -322,7 +323,7 @@ def test_masked_array_hidden_in_any_argument(site, place):
         call(HIDING_PLACES[place](masked_some(shape)))
 
 
-# ---- raw bytes ----------------------------------------------------------------
+# ---- raw bytes --------------------------------------------------------------
 # One rule: bytes-like objects whose items are single bytes (format 'B', 'b'
 # or 'c') carry no element type, so linearc does not read them as uint8;
 # np.frombuffer(obj, dtype=...) says what they hold. Buffers with a numeric
@@ -375,7 +376,7 @@ def test_raw_bytes_in_any_argument(site, kind):
         call(make())
 
 
-# ---- torch tensors NumPy cannot take -------------------------------------------
+# ---- torch tensors NumPy cannot take ----------------------------------------
 
 def _tensor_of(dtype_name):
     """A (4, 3) tensor of a dtype NumPy has no equivalent for."""
