@@ -1,24 +1,16 @@
 /*
  * From Python objects to arrays the GEMM can read, with the errors users
  * see: one conversion for every argument (inputs, gradients, parameters,
- * state dicts, the functional form), the (rows x cols) view of an array of
- * any rank, and the checks on `out=`.
+ * state dicts, the functional form; its first step, any object to an array
+ * of numbers, is convert.h), the (rows x cols) view of an array of any
+ * rank, and the checks on `out=`.
  */
 #ifndef LINEARC_ARRAYS_H
 #define LINEARC_ARRAYS_H
 
+#include "convert.h"
 #include "lc_numpy.h"
 #include "types.h"
-
-/*
- * obj as an ndarray of numbers (a new reference), or NULL with the error:
- * TypeError naming the type for None, str, bytes, dicts, sets, generators and
- * other non-numbers; TypeError for masked arrays (their mask would be
- * ignored); ValueError for ragged nested sequences. torch tensors that
- * require grad are detached first. `what` names the argument ("input").
- * obj itself is never modified.
- */
-PyArrayObject *lc_as_numeric_array(PyObject *obj, const char *what);
 
 enum {
     LC_AS_ANY_FLOAT = 1,  /* keep float32 and float64 data as it is */

@@ -283,39 +283,70 @@ functional_bias(PyObject *obj, lc_dtype dtype, npy_intp n, int weight_1d, int *f
     return b;
 }
 
-/* A 1-D weight gives results of shape (*,): `out` must have that shape, and
- * the product writes through its (*, 1) view. */
+/* A base-class view of `a` with a trailing axis of length 1, built from the
+ * array itself: no Python-level indexing, so a subclass's __getitem__ never
+ * runs (one that copies would leave `a` unwritten). */
 static PyObject *
-out_for_vector_weight(PyObject *x, PyObject *out)
+with_unit_axis(PyArrayObject *a)
 {
+    npy_intp dims[NPY_MAXDIMS], strides[NPY_MAXDIMS];
+    const int nd = PyArray_NDIM(a); /* one less than x's: room for the axis */
+    for (int i = 0; i < nd; i++) { /* (a 0-d array may have no dims at all) */
+        dims[i] = PyArray_DIM(a, i);
+        strides[i] = PyArray_STRIDE(a, i);
+    }
+    dims[nd] = 1;
+    strides[nd] = PyArray_ITEMSIZE(a);
+    PyArray_Descr *descr = PyArray_DESCR(a);
+    Py_INCREF(descr);
+    PyObject *view = PyArray_NewFromDescr(&PyArray_Type, descr, nd + 1, dims, strides,
+                                          PyArray_DATA(a),
+                                          PyArray_FLAGS(a) & NPY_ARRAY_WRITEABLE, NULL);
+    if (view != NULL && PyArray_SetBaseObject((PyArrayObject *)view, Py_NewRef(a)) < 0) {
+        Py_CLEAR(view); /* (the base reference was stolen either way) */
+    }
+    return view;
+}
+
+/* A 1-D weight gives results of shape (*,): `out` must have that shape, and
+ * the product writes through its (*, 1) view. x is converted here (once,
+ * for its shape): *xa receives the array, for the product to use. */
+static PyObject *
+out_for_vector_weight(PyObject *x, PyObject *out, PyArrayObject **xa)
+{
+    *xa = NULL;
     if (out == Py_None) {
         return Py_NewRef(out);
     }
-    PyArrayObject *xa = lc_as_numeric_array(x, "input");
-    if (xa == NULL) {
+    if ((*xa = lc_as_numeric_array(x, "input")) == NULL) {
         return NULL;
     }
-    const int lead = PyArray_NDIM(xa) > 0 ? PyArray_NDIM(xa) - 1 : 0;
+    const int lead = PyArray_NDIM(*xa) > 0 ? PyArray_NDIM(*xa) - 1 : 0;
     /* (A 0-d array may have no dims at all: memcmp only real ones.) */
     if (PyArray_Check(out) && (PyArray_NDIM((PyArrayObject *)out) != lead ||
                                (lead > 0 && memcmp(PyArray_DIMS((PyArrayObject *)out),
-                                                   PyArray_DIMS(xa),
+                                                   PyArray_DIMS(*xa),
                                                    (size_t)lead * sizeof(npy_intp)) != 0))) {
         char want[256], got[256];
-        lc_format_shape(want, sizeof want, lead, PyArray_DIMS(xa));
+        lc_format_shape(want, sizeof want, lead, PyArray_DIMS(*xa));
         lc_format_shape(got, sizeof got, PyArray_NDIM((PyArrayObject *)out),
                         PyArray_DIMS((PyArrayObject *)out));
         PyErr_Format(PyExc_ValueError, "out has shape %s, expected %s", got, want);
-        Py_DECREF(xa);
+        Py_CLEAR(*xa);
         return NULL;
     }
-    Py_DECREF(xa);
-    if (!PyArray_Check(out)) {
-        return Py_NewRef(out); /* lc_check_out names the type */
+    const int masked = lc_is_masked_array(out);
+    if (masked < 0) {
+        Py_CLEAR(*xa);
+        return NULL;
     }
-    PyObject *index = Py_BuildValue("(OO)", Py_Ellipsis, Py_None);
-    PyObject *view = index ? PyObject_GetItem(out, index) : NULL;
-    Py_XDECREF(index);
+    if (masked || !PyArray_Check(out)) {
+        return Py_NewRef(out); /* lc_check_out refuses it, naming why */
+    }
+    PyObject *view = with_unit_axis((PyArrayObject *)out);
+    if (view == NULL) {
+        Py_CLEAR(*xa);
+    }
     return view;
 }
 
@@ -324,7 +355,7 @@ lc_functional_linear(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
                      PyObject *kwnames)
 {
     PyObject *vals[4], *out = NULL, *result = NULL;
-    PyArrayObject *w = NULL, *b = NULL;
+    PyArrayObject *w = NULL, *b = NULL, *xa = NULL;
     lc_dtype dtype;
     int failed;
     if (parse_functional_args(args, nargs, kwnames, vals) < 0 ||
@@ -334,7 +365,9 @@ lc_functional_linear(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     const int vector = PyArray_NDIM(w) == 1;
     const npy_intp n = vector ? 1 : PyArray_DIM(w, 0);
     b = functional_bias(vals[2], dtype, n, vector, &failed);
-    out = failed ? NULL : vector ? out_for_vector_weight(vals[0], vals[3]) : Py_NewRef(vals[3]);
+    out = failed   ? NULL
+          : vector ? out_for_vector_weight(vals[0], vals[3], &xa)
+                   : Py_NewRef(vals[3]);
     if (out != NULL) {
         /* W (n x k, C-contiguous) read as B = W.T: rows of B strided. */
         const npy_intp k = PyArray_DIM(w, PyArray_NDIM(w) - 1);
@@ -345,7 +378,8 @@ lc_functional_linear(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
             .w_lo = PyArray_DATA(w), .w_bytes = (size_t)PyArray_NBYTES(w),
             .bias = b ? PyArray_DATA(b) : NULL,
         };
-        result = lc_apply_linear(PyModule_GetState(module), vals[0], &wt, out);
+        result = lc_apply_linear(PyModule_GetState(module),
+                                 xa != NULL ? (PyObject *)xa : vals[0], &wt, out);
     }
     if (result != NULL && vector) {
         /* (*, 1) -> (*,): `out` itself when one was given. */
@@ -355,6 +389,7 @@ lc_functional_linear(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
                                              : PyArray_Newshape(r, &lead, NPY_CORDER));
     }
     Py_XDECREF(out);
+    Py_XDECREF(xa);
     Py_DECREF(w);
     Py_XDECREF(b);
     return result;

@@ -233,7 +233,8 @@ static PyMethodDef module_methods[] = {
     {"get_num_threads", get_num_threads, METH_NOARGS,
      "get_num_threads()\n--\n\nThreads the GEMM may use: set_num_threads(), else\n"
      "OpenMP's setting (OMP_NUM_THREADS, threadpoolctl), else the cores available;\n"
-     "at most 256, and 1 in a fork() child or a build without OpenMP."},
+     "at most 256 and OMP_THREAD_LIMIT; 1 in a build without OpenMP, and in a\n"
+     "fork() child whose parent may have had an OpenMP pool."},
     {"_build_config", build_config, METH_NOARGS,
      "_build_config()\n--\n\nHow the extension was built and what it runs on (raw dict)."},
     {"_gemm_path", gemm_path, METH_VARARGS,

@@ -14,18 +14,24 @@
 /* Register the fork handlers (idempotent; call once at import). */
 void lc_threads_init(void);
 
-/* Whether this process is a fork() child of the process that imported
- * linearc. GNU OpenMP's pool does not survive fork() whoever started it
- * (linearc, torch, ...), so a child never enters an OpenMP region. */
+/* Whether this process is a fork() child that must not enter OpenMP: one
+ * forked (or descended from one forked) while its parent had a thread that
+ * may belong to GNU OpenMP's pool, whoever started it (linearc, torch...).
+ * That pool does not survive fork(); a child entering OpenMP would wait for
+ * its threads forever. Threads known to predate libgomp's loading (alive
+ * when linearc's import loaded it) do not count; without /proc, every fork
+ * child is serial. */
 int lc_in_forked_child(void);
 
 /* The largest thread count this build may use now: OpenMP's setting for
  * the calling thread (OMP_NUM_THREADS, omp_set_num_threads, threadpoolctl),
- * capped at LC_MAX_THREADS; 1 without OpenMP or in a fork child. */
+ * capped by OMP_THREAD_LIMIT and LC_MAX_THREADS; 1 without OpenMP or in a
+ * serial fork child. */
 int lc_max_threads(void);
 
 /* Threads for the next GEMM: `requested` (from set_num_threads, 0 = none)
- * or else lc_max_threads(); always 1 in a fork child. */
+ * or else lc_max_threads(), capped by OMP_THREAD_LIMIT; always 1 in a
+ * serial fork child. */
 int lc_threads_for_call(int requested);
 
 /*

@@ -89,10 +89,80 @@ def forward_in_fork_child():
     assert layer(x).tobytes() == y.tobytes()
 
 
+def start_torch_pool():
+    """torch runs a matmul on 2 threads: libgomp's pool is up (checked: the
+    process has more native threads after it)."""
+    import torch
+    torch.set_num_threads(2)
+    before = native_threads()
+    torch.randn(1000, 1000) @ torch.randn(1000, 1000)
+    assert native_threads() > before, "torch started no thread"
+
+
 def torch_pool_then_fork(timeout=60):
     """Run in a fresh interpreter (python -c): torch starts libgomp's thread
     pool, then the process forks and the child runs forward_in_fork_child.
     Prints the child's exit status (None: it hung and was killed)."""
-    import torch
-    torch.randn(1000, 1000) @ torch.randn(1000, 1000)
+    start_torch_pool()
     print("child exit", run_forked(forward_in_fork_child, timeout))
+
+
+def native_threads():
+    """The threads of this process, as the kernel lists them."""
+    return len(os.listdir("/proc/self/task"))
+
+
+def threaded_child_main(conn, problems, timeout):
+    """Entry point of a child expected to run linearc on threads: send
+    ("ok", results, get_num_threads(), native threads its GEMMs started,
+    whether its parent process had linearc loaded, the exit status of a
+    grandchild forked after those GEMMs) or ("error", text)."""
+    try:
+        with open(f"/proc/{os.getppid()}/maps") as maps:
+            parent_had_linearc = "_linearc" in maps.read()
+        before = native_threads()
+        results = compute(problems)
+        started = native_threads() - before
+        # The child's own pool now exists: its children are serial.
+        grandchild = run_forked(forward_in_fork_child, timeout)
+        conn.send(("ok", results, linearc.get_num_threads(), started,
+                   parent_had_linearc, grandchild))
+    except BaseException as exc:  # noqa: BLE001 - the parent reports it
+        conn.send(("error", repr(exc)))
+    finally:
+        conn.close()
+
+
+def child_report(method, problems, timeout=60):
+    """Run in a fresh interpreter (python -c): start a child with `method`
+    (for "forkserver", a server that preloads linearc) running
+    threaded_child_main. Prints the child's report as JSON, with whether its
+    results have the bits of this process's."""
+    import json
+    import multiprocessing
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(["linearc"])
+    parent_conn, child_conn = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=threaded_child_main,
+                       args=(child_conn, problems, timeout))
+    proc.start()
+    child_conn.close()
+    try:
+        reply = parent_conn.recv() if parent_conn.poll(timeout) else ("silent",)
+    finally:
+        proc.join(timeout)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+    if reply[0] != "ok":
+        print(json.dumps({"reply": repr(reply)}))
+        return
+    _, results, threads, started, parent_had_linearc, grandchild = reply
+    mine = compute(problems)
+    print(json.dumps({
+        "threads": threads, "started": started,
+        "parent_had_linearc": parent_had_linearc, "grandchild": grandchild,
+        "same_bits": [a.tobytes() == b.tobytes() for a, b in zip(results, mine)],
+        "exitcode": proc.exitcode,
+    }))

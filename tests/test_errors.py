@@ -18,9 +18,13 @@ child first (conftest.outcome_in_child).
 """
 from __future__ import annotations
 
+import array
+import collections
+import mmap
 import os
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -59,7 +63,6 @@ def _generator():
 NOT_ARRAYS = {
     "None": (lambda: None, "NoneType"),
     "str": (lambda: "abcd", "str"),
-    "bytes": (lambda: b"ab", "bytes"),
     "dict": (lambda: {1: 2}, "dict"),
     "set": (lambda: {1, 2}, "set"),
     "generator": (_generator, "generator"),
@@ -219,6 +222,194 @@ def test_forward_ragged_sequence(layer, x):
 def test_forward_masked_array(layer):
     with pytest.raises(TypeError, match="^input " + MASKED):
         layer(masked((4, 3)))
+
+
+# ---- masked arrays wherever they hide ---------------------------------------
+# NumPy's conversion drops a mask silently wherever it meets one: linearc
+# refuses them all, the way it refuses a masked array given directly.
+
+def masked_some(shape):
+    """Ones, the last element masked: a result computed from it is wrong."""
+    mask = np.zeros(shape, bool)
+    mask.flat[-1] = True
+    return np.ma.array(np.ones(shape), mask=mask)
+
+
+class ArrayReturning:
+    """Anything whose __array__ hands back a given array."""
+
+    def __init__(self, a):
+        self.a = a
+
+    def __array__(self, dtype=None, copy=None):
+        return self.a
+
+
+class MaskedInterface:
+    """An __array_interface__ that declares a mask, which NumPy ignores."""
+
+    def __init__(self, m):
+        self.data = np.ascontiguousarray(m.data)  # kept alive here
+        self.__array_interface__ = dict(self.data.__array_interface__,
+                                        mask=np.ascontiguousarray(m.mask))
+
+
+def nested(obj, depth):
+    for level in range(depth):
+        obj = [obj] if level % 2 else (obj,)
+    return obj
+
+
+# Each builds, from a masked array m of the argument's shape, an object that
+# NumPy converts without a word (the same shape, or with leading 1s).
+HIDING_PLACES = {
+    "list-of-rows": lambda m: list(m),
+    "tuple-of-rows": lambda m: tuple(m),
+    "row-among-plain-ones": lambda m: [np.asarray(r).tolist() for r in m[:-1]]
+    + [m[-1]],
+    "nested-5-deep": lambda m: nested(m, 5),
+    "nested-40-deep-rows": lambda m: nested(list(m), 40),
+    "masked-constant": lambda m: [np.asarray(m).tolist()[:-1] + [np.ma.masked]]
+    if m.ndim == 1 else [np.asarray(r).tolist() for r in m[:-1]]
+    + [np.asarray(m[-1]).tolist()[:-1] + [np.ma.masked]],
+    "__array__": ArrayReturning,
+    "__array__-in-a-list": lambda m: [ArrayReturning(m)],
+    "__array_interface__": MaskedInterface,
+    "__array_interface__-in-a-list": lambda m: [MaskedInterface(m)],
+    "memoryview": memoryview,
+    "deque-of-rows": lambda m: collections.deque(m),
+}
+MASK_IGNORED = r"(is|holds) a masked array.*: linearc would ignore its mask"
+
+
+@pytest.mark.parametrize("place", list(HIDING_PLACES))
+def test_forward_masked_array_hidden(layer, place):
+    """The reproducers: layer([m]), layer((m,)), an __array__ returning m...
+    computed with the masked value before; now each is the TypeError."""
+    m = masked_some((4, 3))
+    obj = HIDING_PLACES[place](m)
+    with pytest.raises(TypeError, match="^input " + MASK_IGNORED):
+        layer(obj)
+    # Nothing was changed on the way.
+    assert (m.data == 1).all() and m.mask.sum() == 1
+
+
+# Where else a masked array may come in, and the name the message gives.
+MASK_SITES = {
+    "weight-setter": ((2, 3), "weight",
+                      lambda obj: setattr(Linear(3, 2, seed=0), "weight",
+                                          obj)),
+    "backward-grad_output": ((4, 2), "grad_output",
+                             lambda obj: Linear(3, 2, seed=0).backward(
+                                 np.ones((4, 3)), obj)),
+    "functional-weight": ((2, 3), "weight",
+                          lambda obj: linearc.linear(np.ones((4, 3)), obj)),
+    "functional-bias": ((2,), "bias",
+                        lambda obj: linearc.linear(np.ones((4, 3)),
+                                                   np.ones((2, 3)), obj)),
+    "load_state_dict": ((2, 3), "weight",
+                        lambda obj: Linear(3, 2, seed=0).load_state_dict(
+                            {"weight": obj, "bias": np.zeros(2)})),
+}
+
+
+@pytest.mark.parametrize("place", ["list-of-rows", "tuple-of-rows",
+                                   "row-among-plain-ones", "__array__",
+                                   "__array_interface__", "memoryview"])
+@pytest.mark.parametrize("site", list(MASK_SITES))
+def test_masked_array_hidden_in_any_argument(site, place):
+    shape, what, call = MASK_SITES[site]
+    with pytest.raises(TypeError, match=f"^{what} " + MASK_IGNORED):
+        call(HIDING_PLACES[place](masked_some(shape)))
+
+
+# ---- raw bytes --------------------------------------------------------------
+# One rule: bytes-like objects whose items are single bytes (format 'B', 'b'
+# or 'c') carry no element type, so linearc does not read them as uint8;
+# np.frombuffer(obj, dtype=...) says what they hold. Buffers with a numeric
+# format are numbers (test_forward.py, test_typed_buffers_are_numbers).
+
+def _mmap3():
+    buf = mmap.mmap(-1, 3)
+    buf.write(b"\x01\x02\x03")
+    return buf
+
+
+RAW_BYTES = {
+    "bytes": (lambda: b"\x01\x02\x03", "bytes"),
+    "bytearray": (lambda: bytearray(b"\x01\x02\x03"), "bytearray"),
+    "memoryview-of-bytes": (lambda: memoryview(b"abc"), "memoryview"),
+    "memoryview-of-bytearray": (lambda: memoryview(bytearray(3)),
+                                "memoryview"),
+    "memoryview-cast-c": (lambda: memoryview(b"abc").cast("c"), "memoryview"),
+    "memoryview-of-uint8-ndarray": (
+        lambda: memoryview(np.arange(3, dtype=np.uint8)), "memoryview"),
+    "array-B": (lambda: array.array("B", [1, 2, 3]), "array.array"),
+    "array-b": (lambda: array.array("b", [1, 2, 3]), "array.array"),
+    "mmap": (_mmap3, "mmap.mmap"),
+}
+RAW = (r"{what} (is|holds) raw bytes \({typename}\): linearc does not guess "
+       r"what numbers they hold; read them with np\.frombuffer\(obj, "
+       r"dtype=\.\.\.\)$")
+
+
+@pytest.mark.parametrize("nest", [False, True], ids=["alone", "in-a-list"])
+@pytest.mark.parametrize("kind", list(RAW_BYTES))
+def test_forward_raw_bytes(layer, kind, nest):
+    """The reproducer: bytes was a TypeError, bytearray and memoryview were
+    read as uint8 numbers. Now all raw bytes are the same TypeError."""
+    make, typename = RAW_BYTES[kind]
+    obj = make()
+    with pytest.raises(TypeError, match="^" + RAW.format(
+            what="input", typename=re.escape(typename))):
+        layer([obj] if nest else obj)
+
+
+@pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview-of-bytes"])
+@pytest.mark.parametrize("site", ["weight-setter", "functional-bias",
+                                  "backward-grad_output"])
+def test_raw_bytes_in_any_argument(site, kind):
+    _, what, call = MASK_SITES[site]
+    make, typename = RAW_BYTES[kind]
+    with pytest.raises(TypeError, match="^" + RAW.format(
+            what=what, typename=typename)):
+        call(make())
+
+
+# ---- torch tensors NumPy cannot take ----------------------------------------
+
+def _tensor_of(dtype_name):
+    """A (4, 3) tensor of a dtype NumPy has no equivalent for."""
+    with warnings.catch_warnings():  # experimental / deprecated dtypes
+        warnings.simplefilter("ignore")
+        if dtype_name == "qint8":
+            return torch.quantize_per_tensor(torch.ones(4, 3), 0.1, 0,
+                                             torch.qint8)
+        return torch.zeros(4, 3, dtype=getattr(torch, dtype_name))
+
+
+@pytest.mark.parametrize("dtype_name", ["qint8", "complex32", "uint4",
+                                        "bits8", "float4_e2m1fn_x2"])
+def test_torch_dtype_numpy_lacks(layer, dtype_name):
+    """bfloat16 and float8 widen exactly (test_forward.py); any other torch
+    dtype NumPy has no equivalent for is a TypeError naming it, instead of
+    torch's "Got unsupported ScalarType"."""
+    t = _tensor_of(dtype_name)
+    message = (rf"^input is a torch tensor of dtype torch\.{dtype_name}, "
+               r"which NumPy has no dtype for: convert it first")
+    with pytest.raises(TypeError, match=message):
+        layer(t)
+    with pytest.raises(TypeError, match=message.replace(" is ", " holds ")):
+        layer([t])
+    with pytest.raises(TypeError, match=message.replace("input", "weight")):
+        linearc.linear(np.ones(3), t)
+
+
+def test_torch_complex_names_its_dtype(layer):
+    """complex64 NumPy has: the cast is refused as for the ndarray."""
+    with pytest.raises(TypeError, match="^cannot cast input of dtype "
+                                        "complex64 to float32"):
+        layer(torch.zeros(4, 3, dtype=torch.complex64))
 
 
 @pytest.mark.parametrize("shape", [(4,), (2, 4), (5, 1, 2), (2, 3, 4), (2, 0),
@@ -738,6 +929,34 @@ def test_functional_out_errors():
                                          r"expected \(4,\)"):
         linearc.linear(x, np.ones(3), out=out)
     np.testing.assert_array_equal(out, 7.0)
+
+
+def test_functional_1d_weight_out_checks():
+    """With a 1-D weight, out is written through a (*, 1) view linearc
+    builds itself (test_forward.py): the checks on out still apply to out,
+    and a failed call leaves it alone."""
+    x = np.ones((4, 3))
+    w = np.ones(3)
+    out = np.ma.array(np.full(4, 7.0), mask=[False, True, False, False])
+    with pytest.raises(TypeError, match=r"^out is a masked array.*ignore its "
+                                        r"mask"):
+        linearc.linear(x, w, out=out)
+    assert (out.data == 7.0).all()
+    out = np.full(4, 7, np.float32)
+    with pytest.raises(TypeError, match="out has dtype float32, "
+                                        "expected float64"):
+        linearc.linear(x, w, out=out)
+    np.testing.assert_array_equal(out, 7.0)
+    out = np.full(4, 7.0)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        linearc.linear(x, w, out=out)
+    np.testing.assert_array_equal(out, 7.0)
+    # A strided out (every other element) is fine: rows one stride apart.
+    buf = np.full(8, 7.0)
+    every_other = buf[::2]
+    assert linearc.linear(x, w, 0.5, out=every_other) is every_other
+    np.testing.assert_array_equal(buf, [3.5, 7.0] * 4)
 
 
 @pytest.mark.parametrize("args,kwargs,match", [

@@ -1,8 +1,11 @@
 """linearc in child processes: after fork() (libgomp's thread pool does not
 survive it, and neither the workspace pool's lock nor a layer's gradient
 lock may be inherited taken), after torch started libgomp's pool, and with
-the "spawn" and "forkserver" start methods. A fork child runs linearc on one
-thread; spawn and forkserver children use threads as usual.
+the "spawn" and "forkserver" start methods. A fork child whose parent may
+have had an OpenMP pool (a thread other than the forking one, unless it
+predates libgomp's loading) runs linearc on one thread, and so do its own
+children; children of a process that never had a pool, spawn children and
+forkserver children (also with linearc preloaded in the server) use threads.
 
 Every wait has a timeout, so a deadlocked child fails the test instead of
 stalling the suite; children are killed on timeout.
@@ -13,6 +16,7 @@ test_robustness.py.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sys
@@ -172,6 +176,85 @@ def test_forkserver():
     assert threads == (2 if _build_config()["openmp"] else 1)
 
 
+def fresh_env():
+    """This process's environment with OMP_NUM_THREADS=2 and without the
+    thread settings other tests may have left in it (dask's LocalCluster
+    sets OMP_NUM_THREADS, MKL_NUM_THREADS and OPENBLAS_NUM_THREADS to 1 in
+    its parent): a child's pool must really start where a test needs one."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT",
+                        "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env["OMP_NUM_THREADS"] = "2"
+    return env
+
+
+def report_of_child(method, before_fork=""):
+    """In a fresh interpreter with OMP_NUM_THREADS=2: run before_fork, then
+    _fork_helpers.child_report(method) on the blocked and direct problems;
+    return the child's report (a dict)."""
+    code = (f"import sys; sys.path.insert(0, {HERE!r})\n"
+            f"{before_fork}\n"
+            "import numpy as np, _fork_helpers\n"
+            f"_fork_helpers.child_report({method!r}, "
+            f"[{BLOCKED + ('float32', 1)!r}, {DIRECT + ('float64', 2)!r}], "
+            f"{TIMEOUT})")
+    proc = run_python(code, env=fresh_env(), timeout=3 * TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.splitlines()[-1])
+    assert "reply" not in report, (report, proc.stderr)
+    assert report["exitcode"] == 0, report
+    # The child computed what this process computes, bit for bit, and a
+    # grandchild forked after its GEMMs ran serial and exited (no hang).
+    assert report["same_bits"] == [True, True], report
+    assert report["grandchild"] == 0, (report, proc.stderr)
+    return report
+
+
+@requires_openmp
+@pytest.mark.skipif(
+    "forkserver" not in multiprocessing.get_all_start_methods(),
+    reason="no forkserver")
+def test_forkserver_preloading_linearc_children_use_threads():
+    """The reproducer: a forkserver whose server imported linearc (preload)
+    but never ran OpenMP. Its children may use threads, and do: they report
+    2, and their GEMMs start native threads."""
+    report = report_of_child("forkserver")
+    assert report["parent_had_linearc"], report  # the preload took effect
+    assert report["threads"] == 2, report
+    assert report["started"] >= 1, report
+
+
+@requires_openmp
+def test_fork_before_any_pool_uses_threads():
+    """A process that imported linearc (NumPy's OpenBLAS threads predate
+    it) but has no other thread: a fork child has no stale pool to wait
+    for, so it uses threads."""
+    report = report_of_child("fork")
+    assert report["threads"] == 2 and report["started"] >= 1, report
+
+
+@requires_openmp
+@pytest.mark.parametrize("before_fork", [
+    "import linearc, threading, time; "
+    "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()",
+    # (Not through _fork_helpers, which imports linearc.)
+    "import os, torch; torch.set_num_threads(2); "
+    "n = len(os.listdir('/proc/self/task')); "
+    "torch.randn(1000, 1000) @ torch.randn(1000, 1000); "
+    "assert len(os.listdir('/proc/self/task')) > n, 'no torch pool'; "
+    "import linearc",
+], ids=["python-thread", "torch-pool-before-import"])
+def test_fork_with_unknown_threads_is_serial(before_fork):
+    """Any thread linearc cannot tell from an OpenMP one makes the child
+    serial: one started after linearc's import (even a Python thread), or
+    any thread at all when libgomp was loaded before linearc (torch, whose
+    pool then predates linearc's import)."""
+    if "torch" in before_fork:
+        pytest.importorskip("torch")
+    report = report_of_child("fork", before_fork)
+    assert report["threads"] == 1 and report["started"] == 0, report
+
+
 def test_fork_while_another_thread_runs_backward(two_threads):
     """fork() while another Python thread is inside backward() on the same
     layer: the child can run backward and zero_grad on that layer (the
@@ -215,7 +298,7 @@ def test_fork_after_torch_started_libgomp_pool():
     code = (f"import sys; sys.path.insert(0, {HERE!r}); "
             "import linearc, torch, _fork_helpers; "
             f"_fork_helpers.torch_pool_then_fork({TIMEOUT})")
-    proc = run_python(code, timeout=2 * TIMEOUT)
+    proc = run_python(code, env=fresh_env(), timeout=2 * TIMEOUT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["child", "exit", "0"], (proc.stdout,
                                                            proc.stderr)

@@ -14,6 +14,8 @@ in test_properties.py.
 """
 from __future__ import annotations
 
+import array
+
 import warnings
 
 import numpy as np
@@ -144,6 +146,55 @@ def test_torch_tensor_input(dtype):
     out = np.empty((3, 3), dtype)
     assert layer(xt, out=out) is out
     np.testing.assert_array_equal(out, y)
+
+
+@pytest.mark.parametrize("narrow", [torch.bfloat16, torch.float8_e4m3fn,
+                                    torch.float8_e5m2, torch.float16],
+                         ids=["bfloat16", "float8_e4m3fn", "float8_e5m2",
+                              "float16"])
+@pytest.mark.parametrize("requires_grad", [False, True],
+                         ids=["plain", "requires_grad"])
+def test_narrow_float_tensor_input(narrow, requires_grad, dtype, rng):
+    """torch floats NumPy has no dtype for (bfloat16, float8) widen to
+    float32 exactly, so a layer of either dtype gives the bits of those same
+    values given as float32; float16 goes through NumPy's float16, as
+    before. Nested in a list too; the tensor is left as it was."""
+    layer = linearc.Linear(7, 5, dtype=dtype, seed=2)
+    values = rng.standard_normal((2, 3, 7)).astype(np.float32)
+    xt = torch.from_numpy(values).to(narrow)
+    if requires_grad and narrow.itemsize > 1:  # float8 cannot require grad
+        xt.requires_grad_(True)
+    exact = xt.detach().float().numpy()
+    assert (exact != values).any()  # the narrow type really rounded them
+    before = xt.detach().clone()
+    y = layer(xt)
+    assert type(y) is np.ndarray and y.dtype == dtype
+    assert y.tobytes() == layer(exact).tobytes()
+    assert layer([xt[0], xt[1]]).tobytes() == y.tobytes()
+    assert torch.equal(xt.detach().view(torch.uint8),
+                       before.view(torch.uint8)) and xt.grad is None
+    w = torch.from_numpy(values[0, :5]).to(narrow)
+    assert linearc.linear(exact, w).tobytes() == \
+        linearc.linear(exact, w.float().numpy()).tobytes()
+
+
+def test_typed_buffers_are_numbers(dtype):
+    """Buffers with a numeric item format are numbers, as an ndarray of that
+    format is: array.array, memoryviews of them and of ndarrays. (Raw bytes,
+    format 'B', 'b' or 'c', are refused: test_errors.py.)"""
+    layer = linearc.Linear(3, 2, dtype=dtype, seed=4)
+    values = [1.5, -2.0, 0.25]
+    expected = layer(np.array(values)).tobytes()
+    for typecode in "fdhil":
+        a = array.array(typecode, [int(v) for v in values] if typecode in "hil"
+                        else values)
+        want = layer(np.array(a)).tobytes()
+        assert layer(a).tobytes() == want, typecode
+        assert layer(memoryview(a)).tobytes() == want, typecode
+    assert layer(memoryview(np.array(values))).tobytes() == expected
+    assert layer(memoryview(np.array(values, ">f8"))).tobytes() == expected
+    assert layer([memoryview(np.array(values))]).tobytes() == \
+        layer(np.array([values])).tobytes()
 
 
 def _strided_inputs(rng, dtype, k):
@@ -468,6 +519,36 @@ def test_functional_1d_weight(xshape, bias, rng):
     out = np.full(xshape[:-1], np.nan)
     assert linearc.linear(x, w, bias, out=out) is out
     np.testing.assert_array_equal(out, y)
+
+
+class CopyingIndex(np.ndarray):
+    """An ndarray subclass whose indexing returns copies, counting calls."""
+
+    calls = 0
+
+    def __getitem__(self, index):
+        type(self).calls += 1
+        return np.array(np.asarray(self)[index])
+
+
+@pytest.mark.parametrize("xshape", [(5, 6), (2, 3, 6)], ids=["rank2", "rank3"])
+def test_functional_1d_weight_out_subclass(xshape, rng):
+    """The reproducer: the (*, 1) view of out is built from the array, so an
+    out whose __getitem__ copies still receives the result (and its
+    __getitem__ never runs); out itself is returned."""
+    x = rng.standard_normal(xshape)
+    w = rng.standard_normal(6)
+    out = np.full(xshape[:-1], np.nan).view(CopyingIndex)
+    CopyingIndex.calls = 0
+    assert linearc.linear(x, w, 0.5, out=out) is out
+    assert CopyingIndex.calls == 0
+    assert np.asarray(out).tobytes() == linearc.linear(x, w, 0.5).tobytes()
+    # Read-only, it is refused as any read-only out is, and left alone.
+    out = np.full(xshape[:-1], 7.0).view(CopyingIndex)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        linearc.linear(x, w, out=out)
+    assert (np.asarray(out) == 7.0).all()
 
 
 # torch 2.13 takes a 1-D weight with a bias for a rank-1 input only.

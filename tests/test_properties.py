@@ -245,8 +245,8 @@ FEW = settings(SETTINGS, max_examples=60)
                                                 "functional"]))
 def test_non_arrays_are_type_errors(problem, junk, where):
     """None, str, bytes, dicts, sets, plain objects and generators, in any
-    argument: a TypeError naming the argument and the object's type, and the
-    layer left alone."""
+    argument: a TypeError naming the argument and the object's type (bytes:
+    saying they are raw bytes, test_errors.py), and the layer left alone."""
     layer, x = problem
     g = np.ones(x.shape[:-1] + (layer.out_features,), layer.dtype)
     calls = {
@@ -264,6 +264,10 @@ def test_non_arrays_are_type_errors(problem, junk, where):
     before = snapshot(layer)
     message = (f"{what} must be an array or a nested sequence of numbers, "
                f"not {type(junk).__name__}")
+    if isinstance(junk, bytes):
+        message = (f"{what} is raw bytes (bytes): linearc does not guess what "
+                   "numbers they hold; read them with np.frombuffer(obj, "
+                   "dtype=...)")
     with pytest.raises(TypeError) as info:
         call()
     assert str(info.value) == message

@@ -119,6 +119,35 @@ def test_omp_num_threads_env():
     assert threads == 1
 
 
+@requires_openmp
+@pytest.mark.parametrize("asked", [None, 2], ids=["default", "set-2"])
+def test_omp_thread_limit_caps_the_count(asked):
+    """OMP_THREAD_LIMIT=1 with OMP_NUM_THREADS=2: OpenMP runs one thread,
+    and linearc says so (get_num_threads, show_config's count), whether the
+    2 comes from OpenMP or from set_num_threads(2); a GEMM big enough for
+    two threads starts none (the process keeps its thread count)."""
+    result = run_probe(f"""
+        import json, os, numpy as np, linearc
+        layer = linearc.Linear(512, 512, seed=0)
+        x = np.ones((512, 512), np.float32)
+        asked = {asked!r}
+        if asked is not None:
+            linearc.set_num_threads(asked)
+        before = len(os.listdir("/proc/self/task"))
+        layer(x)
+        print(json.dumps({{
+            "threads": linearc.get_num_threads(),
+            "config": linearc._linearc._build_config()["threads"],
+            "started": len(os.listdir("/proc/self/task")) - before,
+            "path": linearc._linearc._gemm_path(512, 512, 512, "float32", 2),
+        }}))
+    """, OMP_THREAD_LIMIT="1", OMP_NUM_THREADS="2")
+    # The premise: uncapped, this product would run on two threads.
+    assert result["path"] == ["blocked", 2], result
+    assert result["threads"] == 1 and result["config"] == 1, result
+    assert result["started"] == 0, result
+
+
 def test_set_num_threads_overrides_openmp_setting():
     """As documented: set_num_threads() wins over threadpoolctl."""
     result = run_probe("""

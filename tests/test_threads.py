@@ -22,24 +22,31 @@ from conftest import assert_linear_close, expected_path, requires_openmp
 pytestmark = pytest.mark.usefixtures("restore_threads")
 CONFIG = _linearc._build_config()
 
+# The planner's limits, from the extension (they depend on the ISA chosen at
+# import: LINEARC_ISA=avx2 and generic have other tiles and limits).
+F32 = CONFIG["float32"]
+DIRECT_ROWS = F32["direct_rows"]  # the most rows the direct path takes
+DIRECT_COLS = F32["direct_cols"]  # any rows, if the output is this narrow
 
-# (rows, in_features, out_features, what it covers). "direct": at most
-# direct_rows rows, or a single tile of columns; nothing packed, W.T split
-# over N (or, with one column tile, the rows split). "blocked": tall M (each
-# thread its own rows) and few rows past direct_rows with wide N (A shared,
-# tiles split in two dimensions), plus shapes past the tile edges. The same
-# shapes in both dtypes, so "path" is what they take in float32.
+# (rows, in_features, out_features, the path it takes in float32). "direct":
+# at most direct_rows rows, or a single tile of columns; nothing packed, W.T
+# split over N (or, with one column tile, the rows split). "blocked": tall M
+# (each thread its own rows) and few rows past direct_rows with wide N (A
+# shared, tiles split in two dimensions), plus shapes past the tile edges.
+# Placed around the limits read above, so each shape takes its path under
+# every ISA; the same shapes in both dtypes (float64 has its own limits:
+# the test asks conftest.expected_path, which reads them too).
 SHAPES = [
     (1, 1024, 2048, "direct"),
     (8, 2000, 1000, "direct"),
     (5, 257, 4099, "direct"),
-    (40, 513, 4200, "direct"),
-    (241, 513, 257, "direct"),
-    (3001, 257, 33, "direct"),
-    (2000, 300, 130, "blocked"),
-    (257, 300, 3000, "blocked"),
-    (300, 513, 4200, "blocked"),
-    (400, 600, 500, "blocked"),
+    (min(40, DIRECT_ROWS), 513, 4200, "direct"),
+    (max(1, DIRECT_ROWS - 15), 513, 257, "direct"),
+    (3001, 257, DIRECT_COLS // 2 + 1, "direct"),
+    (2000, 300, 2 * DIRECT_COLS + 2, "blocked"),
+    (DIRECT_ROWS + 1, 300, 3000, "blocked"),
+    (DIRECT_ROWS + 44, 513, 4200, "blocked"),
+    (max(400, DIRECT_ROWS + 1), 600, 500, "blocked"),
 ]
 
 
@@ -219,9 +226,10 @@ def test_set_num_threads_none_goes_back_to_openmp():
 
 THREAD_COUNTS = [1, 2, 3, 4, 8, 16]
 
-# Blocked shapes: tall (each thread packs its own rows of A), and few rows with
-# wide N (the team packs A's block together and splits the tiles in 2-D).
-SHARED_PACKING = [(1500, 700, 300), (300, 650, 2100)]
+# Blocked shapes: tall (each thread packs its own rows of A), and few rows
+# past direct_rows with wide N (the team packs A's block together and splits
+# the tiles in 2-D).
+SHARED_PACKING = [(max(1500, 4 * DIRECT_ROWS), 700, 300), (DIRECT_ROWS + 44, 650, 2100)]
 
 
 def packed_by_one_forward(layer, x):
