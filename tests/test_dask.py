@@ -84,8 +84,12 @@ def test_memmap_in_and_out(layer, rng, tmp_path):
 
 @pytest.fixture(scope="module")
 def client():
+    """A 2-process LocalCluster. Starting one sets OMP_NUM_THREADS and the
+    like in this process's environment, which every later subprocess test
+    would inherit: the environment is put back as it was."""
     distributed = pytest.importorskip("dask.distributed")
     cluster = client = None
+    saved = dict(os.environ)
     try:
         cluster = distributed.LocalCluster(
             n_workers=2, processes=True, threads_per_worker=1,
@@ -98,6 +102,8 @@ def client():
             client.close(timeout=30)
         if cluster is not None:
             cluster.close(timeout=30)
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def test_distributed_workers(client, rng):
