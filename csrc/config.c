@@ -466,24 +466,22 @@ lc_context_make(const lc_kernel_set *kernels, lc_context *ctx, const char **why)
 }
 
 int
-lc_context_set(lc_context *ctx, lc_dtype t, int i, long value, lc_origin origin,
-               const char **why)
+lc_context_update(lc_context *ctx, lc_dtype t, const long value[LC_PARAMS_COUNT],
+                  const int given[LC_PARAMS_COUNT], lc_origin origin, const char **why)
 {
-    if (i < 0 || i >= LC_PARAMS_COUNT) {
-        *why = "no such parameter";
-        return -1;
-    }
     lc_params *p = t == LC_F32 ? &ctx->f32 : &ctx->f64;
-    if (p->origin[i] > origin) {
-        return 0; /* a stronger source (the environment) keeps its value */
-    }
     lc_params next = *p;
-    *lc_param(&next, i) = value;
-    next.origin[i] = origin;
+    for (int i = 0; i < LC_PARAMS_COUNT; i++) {
+        /* A field a stronger source (the environment) set keeps its value. */
+        if (given[i] && next.origin[i] <= origin) {
+            *lc_param(&next, i) = value[i];
+            next.origin[i] = origin;
+        }
+    }
     /* kc_max follows kc unless it was set by as strong a source. */
-    if (i == 0 && next.origin[1] < origin) {
-        next.kc_max = kc_max_for(value);
-        next.origin[1] = origin;
+    if (next.origin[1] < next.origin[0]) {
+        next.kc_max = kc_max_for(next.kc);
+        next.origin[1] = next.origin[0];
     }
     if ((*why = lc_params_check(&next, lc_context_ops(ctx, t), lc_dtype_size(t))) != NULL) {
         return -1;

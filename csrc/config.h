@@ -96,13 +96,14 @@ int lc_context_make(const lc_kernel_set *kernels, lc_context *ctx, const char **
  * variable's name and *why what is wrong with it. */
 int lc_context_apply_environment(lc_context *ctx, const char **bad, const char **why);
 
-/* Set field i of one element type's parameters to value, from origin,
- * after checking it against the kernel set (mc a multiple of the tile's
- * rows, nc of its columns, sizes within limits); a field set by a stronger
- * origin keeps its value. Returns 0, or -1 with *why saying what is wrong;
- * nothing changes then. */
-int lc_context_set(lc_context *ctx, lc_dtype t, int i, long value, lc_origin origin,
-                   const char **why);
+/* Set the fields i of one element type's parameters for which given[i] is
+ * nonzero to value[i], from origin, then check the whole set against the
+ * kernel set (mc a multiple of the tile's rows, nc of its columns, sizes
+ * within limits); a field set by a stronger origin keeps its value, and
+ * kc_max follows kc unless set as strongly. Returns 0, or -1 with *why
+ * saying what is wrong; nothing changes then. */
+int lc_context_update(lc_context *ctx, lc_dtype t, const long value[LC_PARAMS_COUNT],
+                      const int given[LC_PARAMS_COUNT], lc_origin origin, const char **why);
 
 /* Whether a whole set of parameters is consistent with the kernel set;
  * NULL if so, else what is wrong. */

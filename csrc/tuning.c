@@ -14,14 +14,16 @@
 #include <string.h>
 #include <time.h>
 
-/* Parameters {name: int} applied to ctx for type t, from `origin` (a field
- * a stronger origin set keeps its value). Returns 0, or -1 with an error
- * naming the parameter and what is wrong. */
+/* Parameters {name: int} applied together to ctx for type t, from `origin`
+ * (a field a stronger origin set keeps its value). Returns 0, or -1 with an
+ * error naming the parameter, or saying what is wrong with the set. */
 static int
 apply_params(lc_context *ctx, lc_dtype t, PyObject *values, lc_origin origin)
 {
     PyObject *key, *value;
     Py_ssize_t pos = 0;
+    long v[LC_PARAMS_COUNT] = {0};
+    int given[LC_PARAMS_COUNT] = {0};
     if (!PyDict_Check(values)) {
         PyErr_SetString(PyExc_TypeError, "parameters must be a dict {name: int}");
         return -1;
@@ -39,16 +41,17 @@ apply_params(lc_context *ctx, lc_dtype t, PyObject *values, lc_origin origin)
         }
         int overflow = 0;
         const int is_int = PyLong_Check(value) && !PyBool_Check(value);
-        const long v = is_int ? PyLong_AsLongAndOverflow(value, &overflow) : 0;
+        v[i] = is_int ? PyLong_AsLongAndOverflow(value, &overflow) : 0;
         if (!is_int || overflow) {
             PyErr_Format(PyExc_ValueError, "parameter %R must be an int, got %R", key, value);
             return -1;
         }
-        const char *why = NULL;
-        if (lc_context_set(ctx, t, i, v, origin, &why) < 0) {
-            PyErr_Format(PyExc_ValueError, "parameter %R = %ld: %s", key, v, why);
-            return -1;
-        }
+        given[i] = 1;
+    }
+    const char *why = NULL;
+    if (lc_context_update(ctx, t, v, given, origin, &why) < 0) {
+        PyErr_Format(PyExc_ValueError, "parameters %R: %s", values, why);
+        return -1;
     }
     return 0;
 }
