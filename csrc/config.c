@@ -181,7 +181,7 @@ lc_cpu_info(void)
  */
 const char *const lc_param_names[LC_PARAMS_COUNT] = {
     "kc", "kc_max", "mc", "nc", "kc_direct", "kc_stream", "direct_rows", "direct_cols",
-    "serial_flops", "parallel_bytes", "carry_bytes",
+    "serial_flops", "parallel_bytes",
 };
 
 long *
@@ -189,7 +189,7 @@ lc_param(lc_params *p, int i)
 {
     long *const fields[LC_PARAMS_COUNT] = {
         &p->kc, &p->kc_max, &p->mc, &p->nc, &p->kc_direct, &p->kc_stream, &p->direct_rows,
-        &p->direct_cols, &p->serial_flops, &p->parallel_bytes, &p->carry_bytes,
+        &p->direct_cols, &p->serial_flops, &p->parallel_bytes,
     };
     return fields[i];
 }
@@ -228,11 +228,11 @@ lc_params_check(const lc_params *p, const lc_kernel_ops *ops, size_t es)
         return "kc_direct and kc_stream must be in [1, 8192]";
     }
     if (p->direct_rows < 0 || p->direct_cols < 0 || p->serial_flops < 0 ||
-        p->parallel_bytes < 0 || p->carry_bytes < 0 || p->serial_flops > BYTES_LIMIT ||
-        p->parallel_bytes > BYTES_LIMIT || p->carry_bytes > BYTES_LIMIT ||
+        p->parallel_bytes < 0 || p->serial_flops > BYTES_LIMIT ||
+        p->parallel_bytes > BYTES_LIMIT ||
         p->direct_rows > BYTES_LIMIT || p->direct_cols > BYTES_LIMIT) {
-        return "direct_rows, direct_cols, serial_flops, parallel_bytes and carry_bytes must "
-               "be in [0, 2**40]";
+        return "direct_rows, direct_cols, serial_flops and parallel_bytes must be in "
+               "[0, 2**40]";
     }
     return NULL;
 }
@@ -253,7 +253,6 @@ set_defaults(lc_params *p, size_t es)
     p->serial_flops = 4000000;
     /* A bandwidth-bound direct product wants the second core's loads. */
     p->parallel_bytes = 256 * 1024;
-    p->carry_bytes = (long)16 << 20;
     /* Rows of 256 bytes: B stays in L1 while x streams through once. */
     p->direct_cols = (long)(256 / es);
     p->kc_stream = 8;
@@ -277,16 +276,9 @@ ways_for(const lc_cache *k, double bytes)
 }
 
 /*
- * The model takes a tile's update of C as free beside its kc steps; here
- * every K block starts the chains from C and stores them back. The least
- * kc that keeps that round trip (2 MR NR elements) within 5% of the tile's
- * reads of A and B (kc (MR + NR)). On Zen 4 the plain model's kc (80
- * float32, 104 float64) ran 20-28% below the measured blocking and
- * kc_direct 64 up to 15% below 256; with this floor (352, 304; 224, 208)
- * 2-5%. Zen 5's measured kc (512, 384) are above it; its kc_direct was
- * never measured and follows the model, which this floor moves from 96 to
- * 224 (float32) and 208 (float64). The floor does not ask the panels to
- * fit L1: on Zen 4 the best kc streams them from L2.
+ * The least kc that keeps a tile's round trip through C (2 MR NR elements
+ * per K block: every K block starts the chains from C and stores them
+ * back) within 5% of its reads of A and B (kc (MR + NR)).
  */
 static long
 kc_for_c_round_trip(int mr, int nr)
@@ -294,11 +286,26 @@ kc_for_c_round_trip(int mr, int nr)
     return (long)lc_round_up((size_t)(40 * mr * nr / (mr + nr)), 8);
 }
 
+/* The largest K block the model asks for: beyond it a B micro-panel
+ * outgrows any L2 it could stream from. */
+#define KC_MODEL_MAX 2048
+/* The bytes of one packed panel of B the model allows (two are kept with a
+ * team), so that a wide layer does not make the pool hold hundreds of MiB. */
+#define B_PANEL_MODEL_BYTES ((size_t)32 << 20)
+
 /*
- * Low et al.'s model. kc: an MR x kc micro-panel of A and a kc x NR one of B
- * in L1, B's kept there while A's stream, one way left for C; mc: the
- * mc x kc block of A in L2 beside one B micro-panel; nc: the kc x nc panel
- * of B in L3 beside the A blocks of the cores sharing it.
+ * The model. Low et al. keep an MR x kc micro-panel of A and a kc x NR one
+ * of B in L1 (one way left for C); that gave kc 80-352 here, and measured
+ * GEMMs disagree on both CPUs linearc has run on: Zen 4's best kc was 1024
+ * (float32) and 512 (float64), Sapphire Rapids' 2048, 9-24% faster than
+ * the L1 model's on square, MLP and medium layers (bench and gemm_harness,
+ * 2 threads). Their L2 feeds a streaming B micro-panel at the tile's rate,
+ * while every K block costs the tile a round trip of C and a new start of
+ * its FMA chains, and the team a barrier. So here kc fills a quarter of L2
+ * with the B micro-panel (at least the L1 model's and the C round trip's
+ * floor, at most 2048); mc makes the mc x kc block of A fill the ways of L2
+ * that B's micro-panel and C leave, at most half of L2; nc the ways of L3
+ * the cores' A blocks leave, with the kc x nc panel of B at most 32 MiB.
  */
 static void
 apply_model(const lc_cpu *cpu, const lc_kernel_ops *ops, size_t es, lc_params *b)
@@ -307,9 +314,11 @@ apply_model(const lc_cpu *cpu, const lc_kernel_ops *ops, size_t es, lc_params *b
     const double ratio = (double)ops->nr / ops->mr;
     int a_ways = (int)((l1->ways - 1) / (1.0 + ratio));
     a_ways = a_ways < 1 ? 1 : a_ways;
-    b->kc = (long)((size_t)a_ways * (size_t)l1->sets * (size_t)l1->line / ((size_t)ops->mr * es));
-    b->kc = LC_MAX(b->kc / 8 * 8, 32);
-    b->kc = LC_MAX(b->kc, kc_for_c_round_trip(ops->mr, ops->nr));
+    const long kc_l1 =
+        (long)((size_t)a_ways * (size_t)l1->sets * (size_t)l1->line / ((size_t)ops->mr * es));
+    const long kc_l2 = (long)(l2->size / 4 / ((size_t)ops->nr * es));
+    b->kc = LC_MAX(LC_MAX(kc_l1, kc_l2), kc_for_c_round_trip(ops->mr, ops->nr));
+    b->kc = LC_MIN(LC_MAX(b->kc / 8 * 8, 32L), (long)KC_MODEL_MAX);
     b->kc_max = kc_max_for(b->kc);
     const int b_ways2 = ways_for(l2, (double)b->kc * ops->nr * (double)es);
     const int a_ways2 = LC_MAX(l2->ways - 1 - b_ways2, 1);
@@ -322,6 +331,7 @@ apply_model(const lc_cpu *cpu, const lc_kernel_ops *ops, size_t es, lc_params *b
                                          LC_MAX(l3->sharing, 1));
     const int b_ways3 = LC_MAX(l3->ways - 1 - a_ways3, 1);
     b->nc = (long)((size_t)b_ways3 * (size_t)l3->sets * (size_t)l3->line / ((size_t)b->kc * es));
+    b->nc = LC_MIN(b->nc, (long)(B_PANEL_MODEL_BYTES / ((size_t)b->kc * es)));
     b->nc = LC_MIN(LC_MAX(b->nc / ops->nr * ops->nr, (long)ops->nr), 16384L);
     /* Direct path: a kc x DNR block of B in half of L1. */
     b->kc_direct = (long)(l1->size / 2 / ((size_t)ops->dnr * es));
@@ -343,6 +353,8 @@ apply_model(const lc_cpu *cpu, const lc_kernel_ops *ops, size_t es, lc_params *b
 typedef struct {
     const char *vendor;
     int family, model_lo, model_hi;
+    size_t l1d, l2; /* the caches' sizes, 0 for any: a hypervisor may mask the
+                     * model number, not what the CPU has */
     const char *isa;
     lc_dtype dtype;
     long kc, mc, nc, kc_direct, kc_stream, direct_rows;
@@ -350,6 +362,22 @@ typedef struct {
 } measured_params;
 
 static const measured_params measured[] = {
+    /* Intel Xeon, Sapphire / Emerald Rapids cores (family 6; KVM showed
+     * model 167 where 207 is real, hence the match on the caches): 2 KVM
+     * cores, L1d 48 KiB 12-way, L2 2 MiB 16-way. _time_gemm, 2 threads,
+     * interleaved medians, 2026-12-04, 6x64 / 6x32 tiles: kc 224-2048 x mc
+     * 60-1170 on 2048^3, (4096, 768) -> 3072 and 4096^3; one K block of up
+     * to 2048 ran 9-24% faster than kc 224 and a big mc 2-7% faster than
+     * the L2 model's 126; direct against blocked at 16-256 rows of
+     * (m, 1024) -> 1024: float32's direct path wins up to 128 rows,
+     * float64's only below 32. float32 2048^3 329-336 GFLOP/s (MKL 321),
+     * float64 154-161 (MKL 163-165). */
+    {"GenuineIntel", 6, 0, 255, 48 << 10, 2 << 20, "avx512", LC_F32, 2048, 1170, 4096, 0, 0, 128,
+     "measured on an Intel Xeon (Sapphire/Emerald Rapids, family 6, model 167 under KVM), "
+     "_time_gemm, 2026-12-04"},
+    {"GenuineIntel", 6, 0, 255, 48 << 10, 2 << 20, "avx512", LC_F64, 2048, 630, 2048, 0, 0, 32,
+     "measured on an Intel Xeon (Sapphire/Emerald Rapids, family 6, model 167 under KVM), "
+     "_time_gemm, 2026-12-04"},
     /* AMD Zen 4 (family 25, models 16-31: EPYC Genoa): 2 KVM cores, L1d
      * 32 KiB 8-way, L2 1 MiB 8-way, L3 32 MiB; a zmm FMA issues as two
      * 256-bit halves, so AVX-512 and AVX2 share a peak (117 GFLOP/s float32
@@ -362,26 +390,26 @@ static const measured_params measured[] = {
      * 6-row tiles that replaced them (kernels/avx512.c) keep these values,
      * float64's mc rounded to 54, until the tuner or a session on Zen 4
      * measures them again. */
-    {"AuthenticAMD", 25, 16, 31, "avx512", LC_F32, 1024, 96, 2048, 256, 8, 256,
+    {"AuthenticAMD", 25, 16, 31, 0, 0, "avx512", LC_F32, 1024, 96, 2048, 256, 8, 256,
      "measured on AMD EPYC Zen 4 (family 25, model 17), gemm_harness, 2026-11-27"},
-    {"AuthenticAMD", 25, 16, 31, "avx512", LC_F64, 512, 54, 1024, 256, 8, 256,
+    {"AuthenticAMD", 25, 16, 31, 0, 0, "avx512", LC_F64, 512, 54, 1024, 256, 8, 256,
      "measured on AMD EPYC Zen 4 (family 25, model 17), gemm_harness, 2026-11-27"},
-    {"AuthenticAMD", 25, 16, 31, "avx2", LC_F32, 1024, 72, 2048, 256, 8, 64,
+    {"AuthenticAMD", 25, 16, 31, 0, 0, "avx2", LC_F32, 1024, 72, 2048, 256, 8, 64,
      "measured on AMD EPYC Zen 4 (family 25, model 17), gemm_harness, 2026-11-27"},
-    {"AuthenticAMD", 25, 16, 31, "avx2", LC_F64, 512, 72, 1024, 256, 8, 64,
+    {"AuthenticAMD", 25, 16, 31, 0, 0, "avx2", LC_F64, 512, 72, 1024, 256, 8, 64,
      "measured on AMD EPYC Zen 4 (family 25, model 17), gemm_harness, 2026-11-27"},
     /* AMD Zen 5 (family 26): EPYC, 2 KVM cores, L1d 48 KiB, L2 1 MiB.
      * benchmarks/gemm_harness.c, 2 threads, 2026-11-26, KC swept 256-1024,
      * MC 48-240, on 4096^3, (4096, 768) -> 3072 and (256, 1024) -> 1024,
      * with the 12x32 / 14x16 AVX-512 tiles (float64's mc rounded to 54 for
      * the 6-row tile). */
-    {"AuthenticAMD", 26, 0, 255, "avx512", LC_F32, 512, 120, 4096, 0, 0, 32,
+    {"AuthenticAMD", 26, 0, 255, 0, 0, "avx512", LC_F32, 512, 120, 4096, 0, 0, 32,
      "measured on AMD EPYC Zen 5 (family 26), gemm_harness, 2026-11-26"},
-    {"AuthenticAMD", 26, 0, 255, "avx512", LC_F64, 384, 54, 2048, 0, 0, 32,
+    {"AuthenticAMD", 26, 0, 255, 0, 0, "avx512", LC_F64, 384, 54, 2048, 0, 0, 32,
      "measured on AMD EPYC Zen 5 (family 26), gemm_harness, 2026-11-26"},
-    {"AuthenticAMD", 26, 0, 255, "avx2", LC_F32, 512, 144, 4096, 0, 0, 32,
+    {"AuthenticAMD", 26, 0, 255, 0, 0, "avx2", LC_F32, 512, 144, 4096, 0, 0, 32,
      "measured on AMD EPYC Zen 5 (family 26), gemm_harness, 2026-11-26"},
-    {"AuthenticAMD", 26, 0, 255, "avx2", LC_F64, 384, 72, 2048, 0, 0, 32,
+    {"AuthenticAMD", 26, 0, 255, 0, 0, "avx2", LC_F64, 384, 72, 2048, 0, 0, 32,
      "measured on AMD EPYC Zen 5 (family 26), gemm_harness, 2026-11-26"},
 };
 
@@ -394,6 +422,7 @@ apply_measured(const lc_cpu *cpu, const lc_kernel_set *ks, lc_dtype t, lc_params
         const measured_params *m = &measured[r];
         if (strcmp(m->vendor, cpu->vendor) != 0 || m->family != cpu->family ||
             cpu->model < m->model_lo || cpu->model > m->model_hi ||
+            (m->l1d && m->l1d != cpu->l1d.size) || (m->l2 && m->l2 != cpu->l2.size) ||
             strcmp(m->isa, ks->name) != 0 || m->dtype != t) {
             continue;
         }

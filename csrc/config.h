@@ -50,7 +50,7 @@ typedef enum {
  * are in the order of lc_param_names (config.c), the names get_config(),
  * the environment variables and the tuner use.
  */
-#define LC_PARAMS_COUNT 11
+#define LC_PARAMS_COUNT 10
 typedef struct {
     long kc;          /* packed path: K block */
     long kc_max;      /* a K up to this stays one block (BLIS's maximum
@@ -66,8 +66,6 @@ typedef struct {
     long direct_rows, direct_cols;
     long serial_flops;   /* below this, one thread and no OpenMP region */
     long parallel_bytes; /* direct path: B is split between threads from this size */
-    long carry_bytes;    /* packed path: the buffer carrying partial chains
-                          * between K blocks (0: they wait in C) */
     lc_origin origin[LC_PARAMS_COUNT];
     const char *measured; /* the measured table's row (its provenance), or NULL */
 } lc_params;

@@ -127,7 +127,6 @@ plan_blocked(const lc_gemm_args *g, lc_gemm_plan *plan, int nthreads, double flo
 {
     const lc_kernel_ops *ops = lc_context_ops(g->ctx, g->dtype);
     const lc_params *bl = lc_context_params(g->ctx, g->dtype);
-    const size_t es = lc_dtype_size(g->dtype);
     plan->path = LC_PATH_BLOCKED;
     plan->kc = balanced_kc(g->k, (ptrdiff_t)bl->kc, (ptrdiff_t)bl->kc_max);
     plan->nc = LC_MIN((ptrdiff_t)lc_round_up((size_t)g->n, (size_t)ops->nr), (ptrdiff_t)bl->nc);
@@ -137,25 +136,11 @@ plan_blocked(const lc_gemm_args *g, lc_gemm_plan *plan, int nthreads, double flo
         plan->threads = clamp_threads(nthreads, tiles);
     }
     plan->shared_a = plan->threads > 1 && row_tiles < (ptrdiff_t)ROW_TILES_PER_THREAD * plan->threads;
-    /* Several K blocks: their partial chains wait in a tile-ordered buffer
-     * (run_tile says why), for as many rows at a time as it holds, whole
-     * tiles for every thread. */
-    plan->chunk = g->m;
-    const size_t row_bytes = lc_round_up((size_t)plan->nc, (size_t)ops->nr) * es;
-    const ptrdiff_t unit = (ptrdiff_t)ops->mr * plan->threads;
-    const ptrdiff_t fit = (ptrdiff_t)((size_t)bl->carry_bytes / row_bytes) / unit * unit;
-    plan->carry = plan->kc < g->k && fit > 0;
-    if (plan->carry && !plan->shared_a && g->m > fit) {
-        /* Chunks as even as whole units allow: B is packed once per chunk. */
-        const ptrdiff_t chunks = (g->m + fit - 1) / fit;
-        plan->chunk = ((g->m + chunks - 1) / chunks + unit - 1) / unit * unit;
-    }
     if (plan->shared_a) {
         plan->mc = row_tiles * ops->mr;
     }
     else {
-        const ptrdiff_t chunk_tiles = (plan->chunk + ops->mr - 1) / ops->mr;
-        const ptrdiff_t rows_each = (chunk_tiles + plan->threads - 1) / plan->threads * ops->mr;
+        const ptrdiff_t rows_each = (row_tiles + plan->threads - 1) / plan->threads * ops->mr;
         plan->mc = LC_MIN(rows_each, (ptrdiff_t)bl->mc);
     }
     plan->ws_bytes = lc_blocked_workspace(g, plan);

@@ -34,13 +34,9 @@ typedef struct {
     int copy_a;       /* direct: A is first copied, dense, in the compute type */
     int split_rows;   /* direct: threads split the rows (too few columns) */
     int shared_a;     /* blocked: the team packs A's block together */
-    int carry;        /* blocked: partial chains wait between K blocks in a
-                       * tile-ordered buffer, not in C */
     ptrdiff_t kc;     /* the K block (both paths), balanced over K */
     ptrdiff_t nc;     /* blocked: the N block */
     ptrdiff_t mc;     /* blocked: rows of A per packed block (per thread) */
-    ptrdiff_t chunk;  /* blocked: rows of C whose chains one pass over K
-                       * carries (all of them unless carrying) */
     size_t ws_bytes;  /* workspace, all threads together */
 } lc_gemm_plan;
 

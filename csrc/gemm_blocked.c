@@ -1,6 +1,6 @@
 /*
- * The GEMM's packed path (Goto/BLIS): for each chunk of rows, N block and
- * K block, the team packs a kc x nc panel of B together, once, and shares
+ * The GEMM's packed path (Goto/BLIS): for each N block and K block, the
+ * team packs a kc x nc panel of B together, once, and shares
  * it (a barrier before use); each thread then packs the rows of A it
  * computes, or, when A has too few rows to split, the team packs all of A's
  * block together too and splits the tiles in two dimensions. Nothing is
@@ -21,16 +21,13 @@ typedef struct {
     size_t b_bytes, a_bytes; /* one B panel; one A block */
     int copies;              /* 2 with a team, else 1 */
     size_t a_offset;         /* the first A block */
-    size_t carry_offset, carry_bytes; /* the partial chains' buffer (plan->carry) */
     size_t total;
 } packed_layout;
-
 
 static packed_layout
 layout_of(const lc_gemm_args *g, const lc_gemm_plan *plan)
 {
     const size_t es = lc_dtype_size(g->dtype);
-    const lc_kernel_ops *ops = lc_context_ops(g->ctx, g->dtype);
     packed_layout lay = {
         .b_bytes = lc_round_up((size_t)(plan->nc * plan->kc) * es, LC_ALIGN),
         .a_bytes = lc_round_up((size_t)(plan->mc * plan->kc) * es, LC_ALIGN),
@@ -38,22 +35,15 @@ layout_of(const lc_gemm_args *g, const lc_gemm_plan *plan)
     };
     lay.a_offset = (size_t)lay.copies * lay.b_bytes;
     const size_t a_blocks = plan->shared_a ? (size_t)lay.copies : (size_t)plan->threads;
-    lay.carry_offset = lay.a_offset + a_blocks * lay.a_bytes;
-    if (plan->carry) {
-        const size_t tiles = (size_t)((plan->chunk + ops->mr - 1) / ops->mr) *
-                             (size_t)((plan->nc + ops->nr - 1) / ops->nr);
-        lay.carry_bytes = tiles * (size_t)(ops->mr * ops->nr) * es;
-    }
-    lay.total = lay.carry_offset + lay.carry_bytes;
+    lay.total = lay.a_offset + a_blocks * lay.a_bytes;
     return lay;
 }
 
 /* Blocked path: the packed panel of B and block of A that thread t uses
- * for the K block numbered `block`, and the buffer of partial chains. */
+ * for the K block numbered `block`. */
 typedef struct {
     char *b_panel;
     char *a_block; /* this thread's, or the team's shared one */
-    char *carry;   /* the chunk's tiles of C, tile after tile (plan->carry) */
 } packed_buffers;
 
 static packed_buffers
@@ -61,8 +51,7 @@ buffers_of(const lc_gemm_args *g, const lc_gemm_plan *plan, void *ws, int t, ptr
 {
     const packed_layout lay = layout_of(g, plan);
     const size_t which = (size_t)(block % lay.copies);
-    packed_buffers p = {(char *)ws + which * lay.b_bytes, (char *)ws + lay.a_offset,
-                        (char *)ws + lay.carry_offset};
+    packed_buffers p = {(char *)ws + which * lay.b_bytes, (char *)ws + lay.a_offset};
     p.a_block += (plan->shared_a ? which : (size_t)t) * lay.a_bytes;
     return p;
 }
@@ -94,78 +83,43 @@ prefetch_tile(const lc_gemm_args *g, ptrdiff_t i, ptrdiff_t rows, ptrdiff_t j, i
 {
     const size_t es = lc_dtype_size(g->dtype);
     const char *c = (const char *)g->c + (size_t)(i * g->ldc + j) * es;
-    const size_t last = (size_t)(cols - 1) * es;
+    const size_t span = (size_t)cols * es;
     for (ptrdiff_t r = 0; r < rows; r++, c += (size_t)g->ldc * es) {
-        __builtin_prefetch(c, 1, 1);
-        __builtin_prefetch(c + last, 1, 1);
+        for (size_t off = 0; off < span; off += 64) {
+            __builtin_prefetch(c + off, 1, 1);
+        }
+        __builtin_prefetch(c + span - 1, 1, 1); /* a row may straddle one more line */
     }
 }
 
 /* One K block of the blocked path: columns [pc, pc + kc) of A, rows of B. */
 typedef struct {
     ptrdiff_t pc, kc;
-    int first, last; /* the first and the last K block */
+    int first; /* the first K block: the chains start anew */
 } k_block;
 
-/* Where one register tile's chains live: C itself, or (carrying) its slot
- * in the chunk's tile-ordered buffer. */
+/* What the tiles of one K block share. */
 typedef struct {
     const lc_gemm_args *g;
     const lc_gemm_plan *plan;
     const packed_buffers *p;
     k_block kb;
-    ptrdiff_t r0, jc; /* the chunk's first row, the N block's first column */
 } tile_run;
 
-/* rows x cols elements between C (row stride ldc) and a tile slot (row
- * stride NR), in either direction. */
-static void
-copy_tile(char *dst, ptrdiff_t ld_dst, const char *src, ptrdiff_t ld_src, int rows, int cols,
-          size_t es)
-{
-    for (int r = 0; r < rows; r++) {
-        memcpy(dst + (size_t)(r * ld_dst) * es, src + (size_t)(r * ld_src) * es,
-               (size_t)cols * es);
-    }
-}
-
-/* The tile of C at (i, j), mr x nr, for one K block. Without carrying, the
- * chains start from (and are stored to) C. Carrying, they live in the
- * tile's slot between K blocks: rows a power of two apart in C map to a
- * few cache sets, so C is read once (to accumulate) and written once,
- * while the slots, each a contiguous run, take every K block's round trip.
- * The stored value is the rounded accumulator either way: same bits. */
+/* The tile of C at (i, j), mr x nr, for one K block: the chains start from
+ * the bias (or 0, or C when accumulating) in the first K block, from C in
+ * the others, and go back to C. */
 static void
 run_tile(const tile_run *run, const char *a, const char *b, ptrdiff_t i, ptrdiff_t j,
          int mr, int nr)
 {
     const lc_gemm_args *g = run->g;
-    const lc_kernel_ops *ops = lc_context_ops(g->ctx, g->dtype);
     const size_t es = lc_dtype_size(g->dtype);
     const char *bias = g->bias ? (const char *)g->bias + (size_t)j * es : NULL;
-    char *c = (char *)g->c + (size_t)(i * g->ldc + j) * es;
-    const int start = run->kb.first ? first_start(g) : LC_START_C;
-    if (!run->plan->carry) {
-        ops->tile(run->kb.kc, a, b, c, g->ldc, mr, nr, bias, start);
-        return;
-    }
-    const ptrdiff_t row_tiles = (run->plan->chunk + ops->mr - 1) / ops->mr;
-    const ptrdiff_t slot_index = (j - run->jc) / ops->nr * row_tiles + (i - run->r0) / ops->mr;
-    char *slot = run->p->carry + (size_t)(slot_index * ops->mr * ops->nr) * es;
-    if (run->kb.first && g->accumulate) {
-        copy_tile(slot, ops->nr, c, g->ldc, mr, nr, es);
-    }
-    ops->tile(run->kb.kc, a, b, slot, ops->nr, mr, nr, bias, start);
-    if (run->kb.last) {
-        copy_tile(c, g->ldc, slot, ops->nr, mr, nr, es);
-    }
-}
-
-/* Whether this K block reads or writes C itself (not only its slots). */
-static int
-touches_c(const tile_run *run)
-{
-    return !run->plan->carry || run->kb.last || (run->kb.first && run->g->accumulate);
+    lc_context_ops(g->ctx, g->dtype)->tile(run->kb.kc, a, b,
+                                            (char *)g->c + (size_t)(i * g->ldc + j) * es,
+                                            g->ldc, mr, nr, bias,
+                                            run->kb.first ? first_start(g) : LC_START_C);
 }
 
 /* Tiles [i0, i1) x [j0, j1) of C (in elements, within the current blocks),
@@ -178,16 +132,15 @@ run_tiles(const tile_run *run, ptrdiff_t a_row0, ptrdiff_t i0, ptrdiff_t i1, ptr
     const size_t es = lc_dtype_size(g->dtype);
     const lc_kernel_ops *ops = lc_context_ops(g->ctx, g->dtype);
     const ptrdiff_t kc = run->kb.kc;
-    const int prefetch = touches_c(run);
     for (ptrdiff_t j = j0; j < j1; j += ops->nr) {
         const int nr = (int)LC_MIN((ptrdiff_t)ops->nr, j1 - j);
         const char *bp = run->p->b_panel + (size_t)((j - jc) * kc) * es;
         for (ptrdiff_t i = i0; i < i1; i += ops->mr) {
             /* The next tile down, or the first of the next column. */
-            if (prefetch && i + ops->mr < i1) {
+            if (i + ops->mr < i1) {
                 prefetch_tile(g, i + ops->mr, LC_MIN((ptrdiff_t)ops->mr, i1 - i - ops->mr), j, nr);
             }
-            else if (prefetch && j + ops->nr < j1) {
+            else if (j + ops->nr < j1) {
                 prefetch_tile(g, i0, LC_MIN((ptrdiff_t)ops->mr, i1 - i0), j + ops->nr,
                               (int)LC_MIN((ptrdiff_t)ops->nr, j1 - j - ops->nr));
             }
@@ -199,40 +152,36 @@ run_tiles(const tile_run *run, ptrdiff_t a_row0, ptrdiff_t i0, ptrdiff_t i1, ptr
 
 /* Thread t's share of the tiles of one (N block, K block) when the team
  * shares A: a contiguous run of the (row tile, column tile) grid, column
- * tiles outermost so that each B micro-panel serves consecutive tiles. The
- * same share in every K block, so each tile's chains stay on one thread. */
+ * tiles outermost so that each B micro-panel serves consecutive tiles. */
 static void
-shared_a_tiles(const tile_run *run, ptrdiff_t rows, ptrdiff_t jc, ptrdiff_t nc, int t, int T)
+shared_a_tiles(const tile_run *run, ptrdiff_t jc, ptrdiff_t nc, int t, int T)
 {
     const lc_gemm_args *g = run->g;
     const lc_kernel_ops *ops = lc_context_ops(g->ctx, g->dtype);
-    const ptrdiff_t it = (rows + ops->mr - 1) / ops->mr, jt = (nc + ops->nr - 1) / ops->nr;
-    const ptrdiff_t r0 = run->r0;
+    const ptrdiff_t it = (g->m + ops->mr - 1) / ops->mr, jt = (nc + ops->nr - 1) / ops->nr;
     ptrdiff_t lo, hi;
     split_range(it * jt, 1, t, T, &lo, &hi);
     for (ptrdiff_t q = lo; q < hi; q++) {
-        const ptrdiff_t i = r0 + q % it * ops->mr, j = jc + q / it * ops->nr;
-        if (q + 1 < hi && touches_c(run)) { /* run_tiles sees one tile: no next one */
-            const ptrdiff_t i2 = r0 + (q + 1) % it * ops->mr, j2 = jc + (q + 1) / it * ops->nr;
-            prefetch_tile(g, i2, LC_MIN((ptrdiff_t)ops->mr, r0 + rows - i2), j2,
+        const ptrdiff_t i = q % it * ops->mr, j = jc + q / it * ops->nr;
+        if (q + 1 < hi) { /* run_tiles sees one tile: no next one to ask for */
+            const ptrdiff_t i2 = (q + 1) % it * ops->mr, j2 = jc + (q + 1) / it * ops->nr;
+            prefetch_tile(g, i2, LC_MIN((ptrdiff_t)ops->mr, g->m - i2), j2,
                           (int)LC_MIN((ptrdiff_t)ops->nr, jc + nc - j2));
         }
-        run_tiles(run, r0, i, LC_MIN(i + ops->mr, r0 + rows), jc, j,
-                  LC_MIN(j + ops->nr, jc + nc));
+        run_tiles(run, 0, i, LC_MIN(i + ops->mr, g->m), jc, j, LC_MIN(j + ops->nr, jc + nc));
     }
 }
 
-/* Thread t's own rows of the chunk, block by block: pack, then all their
- * tiles. */
+/* Thread t's own rows of A, block by block: pack, then all their tiles. */
 static void
-own_rows_tiles(const tile_run *run, ptrdiff_t rows, ptrdiff_t jc, ptrdiff_t nc, int t, int T)
+own_rows_tiles(const tile_run *run, ptrdiff_t jc, ptrdiff_t nc, int t, int T)
 {
     const lc_gemm_args *g = run->g;
     const lc_kernel_ops *ops = lc_context_ops(g->ctx, g->dtype);
     ptrdiff_t m0, m1;
-    split_range(rows, ops->mr, t, T, &m0, &m1);
-    for (ptrdiff_t ic = run->r0 + m0; ic < run->r0 + m1; ic += run->plan->mc) {
-        const ptrdiff_t mc = LC_MIN(run->plan->mc, run->r0 + m1 - ic);
+    split_range(g->m, ops->mr, t, T, &m0, &m1);
+    for (ptrdiff_t ic = m0; ic < m1; ic += run->plan->mc) {
+        const ptrdiff_t mc = LC_MIN(run->plan->mc, m1 - ic);
         lc_pack_panels(&g->a, ic, mc, run->kb.pc, run->kb.kc, ops->mr, g->dtype,
                        run->p->a_block, ops->pack_transpose);
         run_tiles(run, ic, ic, ic + mc, jc, jc, jc + nc);
@@ -245,30 +194,26 @@ lc_blocked_part(const lc_gemm_args *g, const lc_gemm_plan *plan, void *ws, int t
     const lc_kernel_ops *ops = lc_context_ops(g->ctx, g->dtype);
     const lc_operand bt = lc_operand_transposed(&g->b);
     ptrdiff_t block = 0;
-    for (ptrdiff_t r0 = 0; r0 < g->m; r0 += plan->chunk) {
-        const ptrdiff_t rows = LC_MIN(plan->chunk, g->m - r0);
-        for (ptrdiff_t jc = 0; jc < g->n; jc += plan->nc) {
-            const ptrdiff_t nc = LC_MIN(plan->nc, g->n - jc);
-            for (ptrdiff_t pc = 0; pc < g->k; pc += plan->kc, block++) {
-                const packed_buffers p = buffers_of(g, plan, ws, t, block);
-                const tile_run run = {
-                    .g = g, .plan = plan, .p = &p, .r0 = r0, .jc = jc,
-                    .kb = {.pc = pc, .kc = LC_MIN(plan->kc, g->k - pc), .first = pc == 0,
-                           .last = pc + plan->kc >= g->k},
-                };
-                /* Everyone has finished block - 2, whose buffers these are:
-                 * they passed the barrier of block - 1 after computing it. */
-                pack_share(g, &bt, jc, nc, ops->nr, pc, run.kb.kc, p.b_panel, t, T);
-                if (plan->shared_a) {
-                    pack_share(g, &g->a, r0, rows, ops->mr, pc, run.kb.kc, p.a_block, t, T);
-                }
-                team_barrier(T); /* the shared panels of this block are complete */
-                if (plan->shared_a) {
-                    shared_a_tiles(&run, rows, jc, nc, t, T);
-                }
-                else {
-                    own_rows_tiles(&run, rows, jc, nc, t, T);
-                }
+    for (ptrdiff_t jc = 0; jc < g->n; jc += plan->nc) {
+        const ptrdiff_t nc = LC_MIN(plan->nc, g->n - jc);
+        for (ptrdiff_t pc = 0; pc < g->k; pc += plan->kc, block++) {
+            const packed_buffers p = buffers_of(g, plan, ws, t, block);
+            const tile_run run = {
+                .g = g, .plan = plan, .p = &p,
+                .kb = {.pc = pc, .kc = LC_MIN(plan->kc, g->k - pc), .first = pc == 0},
+            };
+            /* Everyone has finished block - 2, whose buffers these are:
+             * they passed the barrier of block - 1 after computing it. */
+            pack_share(g, &bt, jc, nc, ops->nr, pc, run.kb.kc, p.b_panel, t, T);
+            if (plan->shared_a) {
+                pack_share(g, &g->a, 0, g->m, ops->mr, pc, run.kb.kc, p.a_block, t, T);
+            }
+            team_barrier(T); /* the shared panels of this block are complete */
+            if (plan->shared_a) {
+                shared_a_tiles(&run, jc, nc, t, T);
+            }
+            else {
+                own_rows_tiles(&run, jc, nc, t, T);
             }
         }
     }

@@ -188,13 +188,12 @@ gemm_plan(PyObject *module, PyObject *args)
         return NULL;
     }
     const lc_gemm_plan p = lc_gemm_make_plan(&g);
-    return Py_BuildValue("{sssisOsOsOsOsnsnsnsnsn}", "path", lc_gemm_path_name(p.path),
+    return Py_BuildValue("{sssisOsOsOsnsnsnsn}", "path", lc_gemm_path_name(p.path),
                          "threads", p.threads, "copy_a", p.copy_a ? Py_True : Py_False,
                          "split_rows", p.split_rows ? Py_True : Py_False, "shared_a",
-                         p.shared_a ? Py_True : Py_False, "carry",
-                         p.carry ? Py_True : Py_False, "kc", (Py_ssize_t)p.kc, "nc",
-                         (Py_ssize_t)p.nc, "mc", (Py_ssize_t)p.mc, "chunk", (Py_ssize_t)p.chunk,
-                         "workspace_bytes", (Py_ssize_t)p.ws_bytes);
+                         p.shared_a ? Py_True : Py_False, "kc", (Py_ssize_t)p.kc, "nc",
+                         (Py_ssize_t)p.nc, "mc", (Py_ssize_t)p.mc, "workspace_bytes",
+                         (Py_ssize_t)p.ws_bytes);
 }
 
 static PyObject *

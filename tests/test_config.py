@@ -21,7 +21,7 @@ from linearc import _linearc
 
 CONFIG = _linearc._build_config()
 PARAMS = ("kc", "kc_max", "mc", "nc", "kc_direct", "kc_stream", "direct_rows", "direct_cols",
-          "serial_flops", "parallel_bytes", "carry_bytes")
+          "serial_flops", "parallel_bytes")
 ORIGINS = {"default", "model", "measured", "tuned", "environment"}
 ISAS = CONFIG["isa_supported"].split()
 SIZES = {"float32": 4, "float64": 8}
@@ -56,18 +56,23 @@ def c_round_trip_kc(mr: int, nr: int) -> int:
 
 
 def model(cpu: dict, tile: tuple[int, int], direct_tile: tuple[int, int], size: int) -> dict:
-    """docs/design.md's model (Low et al., with the C round-trip floor)."""
+    """docs/design.md's model: kc the larger of Low et al.'s L1 term, a B
+    micro-panel in a quarter of L2 and the C round-trip floor, at most 2048;
+    mc and nc from L2 and L3 (the kc x nc panel at most 32 MiB)."""
     l1, l2, l3 = cpu["l1d"], cpu["l2"], cpu["l3"]
     mr, nr = tile
     a_ways = max(int((l1["ways"] - 1) / (1 + nr / mr)), 1)
-    kc = max(a_ways * l1["sets"] * l1["line"] // (mr * size) // 8 * 8, 32)
-    kc = max(kc, c_round_trip_kc(mr, nr))
+    kc_l1 = a_ways * l1["sets"] * l1["line"] // (mr * size)
+    kc_l2 = l2["size"] // 4 // (nr * size)
+    kc = max(kc_l1, kc_l2, c_round_trip_kc(mr, nr))
+    kc = min(max(kc // 8 * 8, 32), 2048)
     a_ways2 = max(l2["ways"] - 1 - ways_for(l2, kc * nr * size), 1)
     mc = a_ways2 * l2["sets"] * l2["line"] // (kc * size)
     mc = min(mc, l2["size"] // 2 // (kc * size))
     mc = max(mc // mr * mr, mr)
     a_ways3 = ways_for(l3, mc * kc * size * max(l3["sharing"], 1))
     nc = max(l3["ways"] - 1 - a_ways3, 1) * l3["sets"] * l3["line"] // (kc * size)
+    nc = min(nc, (32 << 20) // (kc * size))
     nc = min(max(nc // nr * nr, nr), 16384)
     dmr, dnr = direct_tile
     kc_direct = max(l1["size"] // 2 // (dnr * size) // 8 * 8, c_round_trip_kc(dmr, dnr))
@@ -104,6 +109,15 @@ def test_model_block_of_a_takes_at_most_half_of_l2(isa_config, dtype):
     m = d["model"]
     assert m["mc"] % mr == 0
     assert m["mc"] == mr or m["mc"] * m["kc"] * SIZES[dtype] <= isa_config["cpu"]["l2"]["size"] // 2
+
+
+@pytest.mark.parametrize("dtype", SIZES)
+def test_model_panel_of_b_is_bounded(isa_config, dtype):
+    """The packed kc x nc panel of B stays within 32 MiB (a team keeps two,
+    and the pool keeps them), unless nc is down to one micro-panel."""
+    d = isa_config[dtype]
+    m, size = d["model"], SIZES[dtype]
+    assert m["kc"] * m["nc"] * size <= 32 << 20 or m["nc"] == d["tile"][1]
 
 
 def shown_line(dtype: str, **env: str) -> str:

@@ -63,7 +63,6 @@ class _Params(TypedDict):
     direct_cols: int  # or any number of rows with up to this many columns
     serial_flops: int  # below this, one thread
     parallel_bytes: int  # the direct path splits B between threads from this size
-    carry_bytes: int  # the buffer carrying partial chains between K blocks
 
 class _Origins(TypedDict):
     kc: _Origin
@@ -76,7 +75,6 @@ class _Origins(TypedDict):
     direct_cols: _Origin
     serial_flops: _Origin
     parallel_bytes: _Origin
-    carry_bytes: _Origin
 
 class _DtypeConfig(_Params):
     tile: tuple[int, int]  # MR, NR of the packed register tile
@@ -109,11 +107,9 @@ class _Plan(TypedDict):
     copy_a: bool
     split_rows: bool
     shared_a: bool
-    carry: bool
     kc: int
     nc: int
     mc: int
-    chunk: int
     workspace_bytes: int
 
 @final
