@@ -303,13 +303,14 @@ def _shape_text(s: Shape) -> str:
 
 
 def _packed_shapes(dtype: str) -> list[Shape]:
-    """The packed path's shapes, each call some 10-30 ms on 2 cores: a
-    square-ish product, an MLP layer, the same at a power-of-two width
-    (slower on Intel), and a medium layer."""
-    if dtype == "float32":  # 4.8, 4.8, 1.6 and 0.5 GFLOP
-        return [(1536, 1024, 1536), (1024, 3072, 768), (1024, 1024, 768), (256, 1024, 1024)]
-    # float64 runs at half the rate: 2.1, 2.4, 1.6 and 0.5 GFLOP
-    return [(1024, 1024, 1024), (512, 3072, 768), (1024, 1024, 768), (256, 1024, 1024)]
+    """The packed path's shapes, each call some 10-25 ms on 2 cores: a
+    square-ish product with a K long enough for two big K blocks, an MLP
+    layer, the same at a power-of-two width (slower on Intel), and a medium
+    layer."""
+    if dtype == "float32":  # 4.3, 4.8, 1.6 and 0.5 GFLOP
+        return [(1024, 1024, 2048), (1024, 3072, 768), (1024, 1024, 768), (256, 1024, 1024)]
+    # float64 runs at half the rate: 2.4, 2.4, 1.6 and 0.5 GFLOP
+    return [(1024, 768, 1536), (512, 3072, 768), (1024, 1024, 768), (256, 1024, 1024)]
 
 
 _ROW_GRID = (32, 64, 128, 192, 256, 384, 512)  # direct_rows' candidates
@@ -383,9 +384,10 @@ class _Tuner:
         self.env = {d: [p for p in TUNED if raw[d]["origin"][p] == "environment"]
                     for d in DTYPES}
         self.rate: dict[str, float] = {}  # flop/s per dtype, from a first call
-        self.slowdown = 1.0  # measured over estimated seconds so far
-        self.done_est = 0.0  # estimated seconds of the bursts done
-        self.total_est = 1.0
+        # Measured over estimated seconds so far, per parameter and overall ("*").
+        self.slowdown: dict[str, float] = {"*": 1.0}
+        self.costs: list[float] = []  # estimated seconds per round of each stage
+        self.fraction = 0.0  # of the run done, as the progress bar shows it
         self.chosen: dict[str, dict[str, int]] = {d: {} for d in DTYPES}
         self.measured: dict[str, dict[str, Any]] = {d: {} for d in DTYPES}
         self.stopped: str | None = None
@@ -403,7 +405,7 @@ class _Tuner:
         wall = time.monotonic() - t0
         self.rate[dtype] = 2.0 * s[0] * s[1] * s[2] / max(seconds[0], 1e-6)
         # what the warm-up and the operands cost beyond the estimate
-        self.slowdown = max(self.slowdown, wall / (2 * seconds[0] + self._fill(s)))
+        self.slowdown["*"] = max(self.slowdown["*"], wall / (2 * seconds[0] + self._fill(s)))
 
     def call_est(self, dtype: str, s: Shape) -> float:
         return 2.0 * s[0] * s[1] * s[2] / self.rate[dtype]
@@ -424,16 +426,16 @@ class _Tuner:
         return sum(len(c.candidates) * self.burst_est(stage.dtype, s)
                    for c in comparisons for s in c.shapes)
 
-    def burst(self, dtype: str, s: Shape, params: dict[str, int]) -> float:
-        """The fastest of a short burst of calls."""
+    def burst(self, dtype: str, param: str, s: Shape, params: dict[str, int]) -> float:
+        """The fastest of a short burst of calls (for a stage of `param`)."""
         if time.monotonic() >= self.deadline:
             raise _OutOfTime
         t0 = time.monotonic()
         seconds = _linearc._time_gemm(s[0], s[1], s[2], dtype, self.threads, params,
                                       self.repeats(dtype, s), "fwd")
-        est = self.burst_est(dtype, s)
-        self.done_est += est
-        self.slowdown = 0.8 * self.slowdown + 0.2 * (time.monotonic() - t0) / est
+        ratio = (time.monotonic() - t0) / self.burst_est(dtype, s)
+        for key in ("*", param):
+            self.slowdown[key] = 0.8 * self.slow(key) + 0.2 * ratio
         return min(seconds)
 
     # -- candidates ---------------------------------------------------------
@@ -542,23 +544,26 @@ class _Tuner:
             self.stopped = "the time ran out while calibrating"
             self.progress.note(f"stopped early: {self.stopped}; nothing measured")
             return
-        # Rough cost of one round of each stage, from the first call's rate.
-        costs = [self.round_est(st, st.build()) for st in stages]
-        self.total_est = self.done_est + sum(costs) * self._rounds(costs)
+        # Seconds per round of each stage, from the first calls' rate; each
+        # stage's own is refreshed when it starts (mc's depends on kc's result).
+        self.costs = [self.round_est(st, st.build()) for st in stages]
         for i, stage in enumerate(stages):
             comparisons = stage.build()
-            cost = self.round_est(stage, comparisons)
-            rest = [cost] + costs[i + 1:]
-            rounds = self._rounds(rest)
-            self.total_est = self.done_est + sum(rest) * rounds
-            need = MIN_ROUNDS * cost * self.slowdown
-            if _SAFETY * need > self.left():
-                why = f"needs ~{need:.0f} s, {max(self.left(), 0):.0f} s left"
+            self.costs[i] = self.round_est(stage, comparisons)
+            this = self.costs[i] * self.slow(stage.param)
+            later = sum(self.costs[j] * self.slow(stages[j].param)
+                        for j in range(i + 1, len(stages)))
+            # An equal number of rounds for this stage and the ones after it.
+            rounds = min(max(int(0.9 * self.left() / (this + later)), MIN_ROUNDS),
+                         MAX_ROUNDS)
+            if _SAFETY * MIN_ROUNDS * this > self.left():
+                why = (f"needs ~{MIN_ROUNDS * this:.0f} s, "
+                       f"{max(self.left(), 0):.0f} s left")
                 self.measured[stage.dtype][stage.param] = {"skipped": why}
                 self.progress.note(f"skipped {stage.dtype} {stage.param}: {why}")
                 self.stopped = "not everything fit in the time budget"
                 continue
-            done = self._measure(stage, comparisons, rounds)
+            done = self._measure(stage, comparisons, rounds, later)
             if done < MIN_ROUNDS:
                 self.measured[stage.dtype][stage.param] = {
                     "skipped": f"no time for {MIN_ROUNDS} rounds (did {done})"}
@@ -571,22 +576,25 @@ class _Tuner:
             self.measured[stage.dtype][stage.param] = result["record"]
             self.progress.note(self._sentence(stage, result["record"]))
 
-    def _rounds(self, costs: Sequence[float]) -> int:
-        """Rounds per stage so that these stages fit what is left."""
-        need = sum(costs) * self.slowdown
-        if need <= 0:
-            return MAX_ROUNDS
-        return min(max(int(0.9 * self.left() / need), MIN_ROUNDS), MAX_ROUNDS)
+    def slow(self, param: str) -> float:
+        """Measured over estimated seconds, for a stage of this parameter."""
+        return self.slowdown.get(param, self.slowdown["*"])
 
-    def _measure(self, stage: _Stage, comparisons: list[_Comparison], rounds: int) -> int:
-        """Time the comparisons round after round; the rounds completed."""
+    def _measure(self, stage: _Stage, comparisons: list[_Comparison], rounds: int,
+                 later: float) -> int:
+        """Time the comparisons round after round; the rounds completed.
+        Stops before a round that cannot end in time, or past MIN_ROUNDS
+        before one that would leave less than MIN_ROUNDS of each later stage
+        (`later`: one round of each, in seconds)."""
         for comp in comparisons:
             comp.seconds = {label: [] for label in comp.candidates}
         began = time.monotonic()
         for r in range(rounds):
-            if r:  # stop before a round that cannot end in time
+            if r:
                 per_round = (time.monotonic() - began) / r
-                if max(MIN_ROUNDS - r, 1) * per_round > self.left():
+                if r < MIN_ROUNDS and (MIN_ROUNDS - r) * per_round > self.left():
+                    return r
+                if r >= MIN_ROUNDS and per_round > self.left() - _SAFETY * MIN_ROUNDS * later:
                     return r
             try:
                 for comp in comparisons:
@@ -596,12 +604,17 @@ class _Tuner:
                     for si, s in enumerate(comp.shapes):
                         shift = (r + si) % len(labels)
                         for label in labels[shift:] + labels[:shift]:
-                            t = self.burst(stage.dtype, s, comp.candidates[label])
+                            t = self.burst(stage.dtype, stage.param, s,
+                                           comp.candidates[label])
                             comp.seconds[label][r].append(t)
             except _OutOfTime:
                 return r
             elapsed = time.monotonic() - self.start
-            self.progress.bar(self.done_est / max(self.total_est, 1e-9),
+            per_round = (time.monotonic() - began) / (r + 1)
+            rest = (rounds - r - 1) * per_round + MIN_ROUNDS * later
+            self.fraction = max(self.fraction,
+                                elapsed / (elapsed + max(min(rest, self.left()), 0.0)))
+            self.progress.bar(self.fraction,
                               f"{stage.dtype} {stage.param}: round {r + 1}/{rounds}, "
                               f"{elapsed:.0f} s of {self.budget:.0f}")
         return rounds
@@ -637,6 +650,14 @@ def _write(path: Path, record: Mapping[str, Any]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average, or None where there is none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def tune(seconds: float = DEFAULT_SECONDS, *, progress: bool = True) -> dict[str, Any]:
@@ -683,6 +704,11 @@ def tune(seconds: float = DEFAULT_SECONDS, *, progress: bool = True) -> dict[str
         bar.note(f"{' and '.join(blocked)} set: their values stay and are not tuned")
     sig = signature(__version__)
     path = file_for(sig)
+    load_before = _load_average()
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    if load_before is not None and cpus and load_before > 0.5 * cpus:
+        bar.note(f"note: load average {load_before:.1f} on {cpus} CPUs: other programs "
+                 "are running, so timings are noisy (only wins over 3% count)")
     tuner = _Tuner(seconds, bar)
     bar.bar(0.0, f"measuring this machine, at most {seconds:.0f} s")
     try:
@@ -699,6 +725,7 @@ def tune(seconds: float = DEFAULT_SECONDS, *, progress: bool = True) -> dict[str
         "date": date,
         "seconds": round(elapsed, 1),
         "complete": tuner.stopped is None,
+        "load_average": [load_before, _load_average()],  # before and after, 1 min
         "values": values,
         "before": {d: {p: tuner.current[d][p] for p in TUNED} for d in DTYPES},
         "model": {d: {p: tuner.model[d][p] for p in TUNED} for d in DTYPES},
