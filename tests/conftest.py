@@ -18,12 +18,16 @@ import pytest
 # No test reads or writes the user's real tuning file (linearc.tune(), read
 # at import): the whole session, and every child it starts (they inherit
 # os.environ), uses an empty cache folder of its own, set before linearc is
-# first imported here. LINEARC_TUNING is left to each test that sets it.
-TEST_CACHE = tempfile.mkdtemp(prefix="linearc-test-cache-")
+# first imported here. A child that imports this file again (some import
+# test modules) keeps its parent's folder. LINEARC_TUNING is left to each
+# test that sets it.
+if "_LINEARC_TEST_CACHE" not in os.environ:
+    assert "linearc" not in sys.modules, "linearc was imported before the cache was set"
+    os.environ["_LINEARC_TEST_CACHE"] = tempfile.mkdtemp(prefix="linearc-test-cache-")
+    os.environ.pop("LINEARC_TUNING", None)
+    atexit.register(shutil.rmtree, os.environ["_LINEARC_TEST_CACHE"], ignore_errors=True)
+TEST_CACHE = os.environ["_LINEARC_TEST_CACHE"]
 os.environ["XDG_CACHE_HOME"] = TEST_CACHE
-os.environ.pop("LINEARC_TUNING", None)
-atexit.register(shutil.rmtree, TEST_CACHE, ignore_errors=True)
-assert "linearc" not in sys.modules, "linearc was imported before the cache was set"
 
 from linearc import _linearc  # noqa: E402
 from linearc._accuracy import (  # noqa: F401,E402 - re-exported for the tests
