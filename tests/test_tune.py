@@ -426,6 +426,29 @@ print(json.dumps([[c[d]["kc"], c[d]["kc_max"]] for d in ("float32", "float64")])
     assert json.loads(run(code, tmp_path).stdout) == [[96, 120], [768, 960]]
 
 
+def test_a_second_tune_measures_against_the_untuned_values(tmp_path, machine):
+    """In a process that applied a file, the incumbents are still the
+    model's (or the measured table's), and every timing names all four
+    parameters, so the file's values play no part."""
+    write_file(tmp_path, machine)  # kc 256, mc 120, ...
+    code = """
+import json, linearc
+from linearc import _tune
+_tune._Tuner.run = lambda self: None
+record = linearc.tune(seconds=1, progress=False)
+tuner = _tune._Tuner(1.0, _tune._Progress(False))
+print(json.dumps([record["before"], record["file"], tuner.params("float32", mc=24),
+                  linearc.get_config()["float32"]["kc"]]))
+"""
+    before, file, params, in_use = json.loads(run(code, tmp_path).stdout)
+    untuned = report(tmp_path, LINEARC_TUNING="off")["params"]
+    for d in DTYPES:
+        del untuned[d]["kc_max"]
+    assert before == untuned and in_use == 256 and file is None
+    f32 = untuned["float32"]
+    assert params == {**f32, "kc_max": _tune._kc_max_for(f32["kc"]), "mc": 24}
+
+
 # ---------------------------------------------------------------------------
 # The command line and the progress bar.
 

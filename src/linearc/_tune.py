@@ -132,6 +132,16 @@ def _apply(values: Mapping[str, Mapping[str, int]]) -> None:
 # What get_config()["tuning"] reports; set at import and by tune().
 status: dict[str, Any] = {"status": "not tuned", "file": None, "date": None, "why": None}
 
+# The tuned parameters as they were before any tuning file was applied (the
+# model's, the measured table's or the environment's): what tune() measures
+# against, so that a second tune does not start from the first one's noise.
+baseline: dict[str, dict[str, int]] = {}
+
+
+def _current() -> dict[str, dict[str, int]]:
+    raw = _config()
+    return {d: {p: raw[d][p] for p in TUNED} for d in DTYPES}
+
 
 def _set_status(state: str, path: Path | None, date: str | None = None,
                 why: str | None = None) -> None:
@@ -178,6 +188,7 @@ def load(version: str) -> None:
     RuntimeWarning; no file is silence. Never raises."""
     try:
         path: Path | None = None
+        baseline.update(_current())
         if os.environ.get("LINEARC_TUNING", "").strip().lower() in OFF_WORDS:
             _set_status("off", None)
             return
@@ -376,9 +387,10 @@ class _Tuner:
         self.threads = _linearc.get_num_threads()
         raw = _config()
         self.raw = raw
-        self.current: dict[str, dict[str, int]] = {
-            d: {p: raw[d][p] for p in ("kc", "mc", "nc", "kc_direct", "direct_rows")}
-            for d in DTYPES}
+        # The incumbents: the values before any tuning (see `baseline`).
+        self.current = {d: dict(baseline.get(d) or _current()[d]) for d in DTYPES}
+        self.nc = {d: int(raw[d]["nc"]) for d in DTYPES}
+        self.context_kc = {d: int(raw[d]["kc"]) for d in DTYPES}  # what _time_gemm starts from
         self.model = {d: dict(raw[d]["model"]) for d in DTYPES}
         # What LINEARC_BLOCKING_F32 / _F64 set stays, so it is not measured.
         self.env = {d: [p for p in TUNED if raw[d]["origin"][p] == "environment"]
@@ -401,7 +413,8 @@ class _Tuner:
         """The rate of one call of the first shape: every estimate's base."""
         s = _packed_shapes(dtype)[0]
         t0 = time.monotonic()
-        seconds = _linearc._time_gemm(s[0], s[1], s[2], dtype, self.threads, {}, 1, "fwd")
+        seconds = _linearc._time_gemm(s[0], s[1], s[2], dtype, self.threads,
+                                      self.params(dtype, direct_rows=0), 1, "fwd")
         wall = time.monotonic() - t0
         self.rate[dtype] = 2.0 * s[0] * s[1] * s[2] / max(seconds[0], 1e-6)
         # what the warm-up and the operands cost beyond the estimate
@@ -440,11 +453,15 @@ class _Tuner:
 
     # -- candidates ---------------------------------------------------------
 
-    def _kc_params(self, dtype: str, kc: int) -> dict[str, int]:
-        return _ordered({"kc": kc}, self.current[dtype]["kc"])
+    def params(self, dtype: str, **overrides: int) -> dict[str, int]:
+        """All four tuned parameters for a timing: the incumbents, with what
+        earlier stages chose and then `overrides` (so that values an older
+        tuning file put into this process play no part)."""
+        values = {**self.current[dtype], **self.chosen[dtype], **overrides}
+        return _ordered(values, self.context_kc[dtype])
 
     def _kc_ok(self, dtype: str, kc: int) -> bool:
-        nc = self.current[dtype]["nc"]
+        nc = self.nc[dtype]
         return _kc_max_for(kc) * nc * SIZES[dtype] <= _PANEL_LIMIT
 
     def stage_kc(self, dtype: str) -> _Stage:
@@ -453,7 +470,7 @@ class _Tuner:
             values = _scaled(cur, (0.5, 0.75, 1, 1.5, 2, 3), 8, 32, 2048)
             values.append(self.model[dtype]["kc"])
             values = sorted({v for v in values if self._kc_ok(dtype, v)} | {cur})
-            cands = {v: {"direct_rows": 0, **self._kc_params(dtype, v)} for v in values}
+            cands = {v: self.params(dtype, kc=v, direct_rows=0) for v in values}
             return [_Comparison(f"{dtype} kc", _packed_shapes(dtype), cands, cur)]
         return _Stage(dtype, "kc", build, self._finish_block("kc"))
 
@@ -471,8 +488,7 @@ class _Tuner:
             values = _scaled(cur, (0.25, 0.5, 0.75, 1, 1.5, 2), tile_rows, tile_rows, cap)
             model = self.model[dtype]["mc"]
             values = sorted(set(values) | {cur} | ({model} if model <= cap else set()))
-            fixed = {"direct_rows": 0, **self._kc_params(dtype, kc)}
-            cands = {v: {**fixed, "mc": v} for v in values}
+            cands = {v: self.params(dtype, kc=kc, mc=v, direct_rows=0) for v in values}
             return [_Comparison(f"{dtype} mc", shapes, cands, cur)]
         return _Stage(dtype, "mc", build, self._finish_block("mc"))
 
@@ -481,7 +497,8 @@ class _Tuner:
             cur = self.current[dtype]["kc_direct"]
             values = _scaled(cur, (0.5, 0.75, 1, 1.5, 2, 3), 8, 32, 2048)
             values = sorted(set(values) | {cur, self.model[dtype]["kc_direct"]})
-            cands = {v: {"direct_rows": _FORCE_DIRECT, "kc_direct": v} for v in values}
+            cands = {v: self.params(dtype, kc_direct=v, direct_rows=_FORCE_DIRECT)
+                     for v in values}
             return [_Comparison(f"{dtype} kc_direct", _DIRECT_SHAPES, cands, cur)]
         return _Stage(dtype, "kc_direct", build, self._finish_block("kc_direct"))
 
@@ -503,8 +520,8 @@ class _Tuner:
         def build() -> list[_Comparison]:
             cur = self.current[dtype]["direct_rows"]
             return [_Comparison(f"{dtype} direct/blocked at {r} rows", _row_shapes(r),
-                                {"direct": {"direct_rows": _FORCE_DIRECT},
-                                 "blocked": {"direct_rows": 0}},
+                                {"direct": self.params(dtype, direct_rows=_FORCE_DIRECT),
+                                 "blocked": self.params(dtype, direct_rows=0)},
                                 "direct" if r <= cur else "blocked")
                     for r in _ROW_GRID]
 
