@@ -328,8 +328,9 @@ _ROW_GRID = (32, 64, 128, 192, 256, 384, 512)  # direct_rows' candidates
 
 
 def _row_shapes(rows: int) -> list[Shape]:
-    """Few-row shapes for the direct/blocked limit: medium and MLP widths."""
-    return [(rows, 1024, 1024), (rows, 3072, 768)]
+    """Few-row shapes for the direct/blocked limit: medium and MLP widths,
+    and a small layer, since the one limit serves every shape."""
+    return [(rows, 1024, 1024), (rows, 3072, 768), (rows, 256, 256)]
 
 
 _DIRECT_SHAPES: list[Shape] = [(32, 1024, 2048), (128, 3072, 1024)]
