@@ -397,8 +397,10 @@ class _Tuner:
         self.env = {d: [p for p in TUNED if raw[d]["origin"][p] == "environment"]
                     for d in DTYPES}
         self.rate: dict[str, float] = {}  # flop/s per dtype, from a first call
-        # Measured over estimated seconds so far, per parameter and overall ("*").
-        self.slowdown: dict[str, float] = {"*": 1.0}
+        # Seconds measured and estimated so far, per parameter and overall ("*"):
+        # their ratio scales the estimates (few-row products, and any product
+        # on a busy machine, run far below the first call's rate).
+        self.spent: dict[str, list[float]] = {"*": [0.0, 0.0]}
         self.costs: list[float] = []  # estimated seconds per round of each stage
         self.fraction = 0.0  # of the run done, as the progress bar shows it
         self.chosen: dict[str, dict[str, int]] = {d: {} for d in DTYPES}
@@ -419,7 +421,8 @@ class _Tuner:
         wall = time.monotonic() - t0
         self.rate[dtype] = 2.0 * s[0] * s[1] * s[2] / max(seconds[0], 1e-6)
         # what the warm-up and the operands cost beyond the estimate
-        self.slowdown["*"] = max(self.slowdown["*"], wall / (2 * seconds[0] + self._fill(s)))
+        self.spent["*"][0] += wall
+        self.spent["*"][1] += 2 * seconds[0] + self._fill(s)
 
     def call_est(self, dtype: str, s: Shape) -> float:
         return 2.0 * s[0] * s[1] * s[2] / self.rate[dtype]
@@ -447,9 +450,11 @@ class _Tuner:
         t0 = time.monotonic()
         seconds = _linearc._time_gemm(s[0], s[1], s[2], dtype, self.threads, params,
                                       self.repeats(dtype, s), "fwd")
-        ratio = (time.monotonic() - t0) / self.burst_est(dtype, s)
+        wall, est = time.monotonic() - t0, self.burst_est(dtype, s)
         for key in ("*", param):
-            self.slowdown[key] = 0.8 * self.slow(key) + 0.2 * ratio
+            spent = self.spent.setdefault(key, [0.0, 0.0])
+            spent[0] += wall
+            spent[1] += est
         return min(seconds)
 
     # -- candidates ---------------------------------------------------------
@@ -569,10 +574,14 @@ class _Tuner:
             comparisons = stage.build()
             self.costs[i] = self.round_est(stage, comparisons)
             this = self.costs[i] * self.slow(stage.param)
-            later = sum(self.costs[j] * self.slow(stages[j].param)
-                        for j in range(i + 1, len(stages)))
+
+            def later(i: int = i) -> float:
+                """Seconds of one round of each stage after this one."""
+                return sum(self.costs[j] * self.slow(stages[j].param)
+                           for j in range(i + 1, len(stages)))
+
             # An equal number of rounds for this stage and the ones after it.
-            rounds = min(max(int(0.9 * self.left() / (this + later)), MIN_ROUNDS),
+            rounds = min(max(int(0.9 * self.left() / (this + later())), MIN_ROUNDS),
                          MAX_ROUNDS)
             if _SAFETY * MIN_ROUNDS * this > self.left():
                 why = (f"needs ~{MIN_ROUNDS * this:.0f} s, "
@@ -581,6 +590,7 @@ class _Tuner:
                 self.progress.note(f"skipped {stage.dtype} {stage.param}: {why}")
                 self.stopped = "not everything fit in the time budget"
                 continue
+            began = time.monotonic()
             done = self._measure(stage, comparisons, rounds, later)
             if done < MIN_ROUNDS:
                 self.measured[stage.dtype][stage.param] = {
@@ -590,20 +600,23 @@ class _Tuner:
                 self.stopped = "not everything fit in the time budget"
                 continue
             result = stage.finish(comparisons, done)
+            result["record"]["seconds"] = round(time.monotonic() - began, 1)
             self.chosen[stage.dtype][stage.param] = int(result["value"])
             self.measured[stage.dtype][stage.param] = result["record"]
             self.progress.note(self._sentence(stage, result["record"]))
 
     def slow(self, param: str) -> float:
-        """Measured over estimated seconds, for a stage of this parameter."""
-        return self.slowdown.get(param, self.slowdown["*"])
+        """Measured over estimated seconds, for a stage of this parameter
+        (of any, before one has run)."""
+        wall, est = self.spent.get(param) or self.spent["*"]
+        return wall / est if est > 0 else 1.0
 
     def _measure(self, stage: _Stage, comparisons: list[_Comparison], rounds: int,
-                 later: float) -> int:
+                 later: Callable[[], float]) -> int:
         """Time the comparisons round after round; the rounds completed.
         Stops before a round that cannot end in time, or past MIN_ROUNDS
         before one that would leave less than MIN_ROUNDS of each later stage
-        (`later`: one round of each, in seconds)."""
+        (`later()`: one round of each, in seconds, as now estimated)."""
         for comp in comparisons:
             comp.seconds = {label: [] for label in comp.candidates}
         began = time.monotonic()
@@ -612,7 +625,8 @@ class _Tuner:
                 per_round = (time.monotonic() - began) / r
                 if r < MIN_ROUNDS and (MIN_ROUNDS - r) * per_round > self.left():
                     return r
-                if r >= MIN_ROUNDS and per_round > self.left() - _SAFETY * MIN_ROUNDS * later:
+                if (r >= MIN_ROUNDS
+                        and per_round > self.left() - _SAFETY * MIN_ROUNDS * later()):
                     return r
             try:
                 for comp in comparisons:
@@ -629,7 +643,7 @@ class _Tuner:
                 return r
             elapsed = time.monotonic() - self.start
             per_round = (time.monotonic() - began) / (r + 1)
-            rest = (rounds - r - 1) * per_round + MIN_ROUNDS * later
+            rest = (rounds - r - 1) * per_round + MIN_ROUNDS * later()
             self.fraction = max(self.fraction,
                                 elapsed / (elapsed + max(min(rest, self.left()), 0.0)))
             self.progress.bar(self.fraction,
@@ -643,11 +657,12 @@ class _Tuner:
             ratios = ", ".join(f"{r}: {v:.2f}" for r, v in
                                record["blocked_over_direct"].items())
             return (head + f"{record['chose']} (was {record['was']}; blocked/direct "
-                    f"time by rows {ratios}; {record['rounds']} rounds)")
+                    f"time by rows {ratios}; {record['rounds']} rounds in "
+                    f"{record['seconds']:.0f} s)")
         kept = record["chose"] == record["was"]
         return head + (f"{record['chose']} (kept; " if kept else
                        f"{record['chose']} (was {record['was']}, {record['speedup']:.3f}x; ") + \
-            f"{record['rounds']} rounds)"
+            f"{record['rounds']} rounds in {record['seconds']:.0f} s)"
 
 
 # ---------------------------------------------------------------------------
