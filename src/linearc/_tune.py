@@ -335,6 +335,9 @@ def _row_shapes(rows: int) -> list[Shape]:
 
 _DIRECT_SHAPES: list[Shape] = [(32, 1024, 2048), (128, 3072, 1024)]
 
+# Which calibration probe estimates a stage of each parameter.
+_KIND = {"kc": "packed", "mc": "packed", "direct_rows": "rows", "kc_direct": "direct"}
+
 
 def _scaled(current: int, factors: Sequence[float], step: int, low: int,
             high: int) -> list[int]:
@@ -396,7 +399,8 @@ class _Tuner:
         # What LINEARC_BLOCKING_F32 / _F64 set stays, so it is not measured.
         self.env = {d: [p for p in TUNED if raw[d]["origin"][p] == "environment"]
                     for d in DTYPES}
-        self.rate: dict[str, float] = {}  # flop/s per dtype, from a first call
+        # flop/s per (dtype, parameter), from a first call of a shape like its stage's
+        self.rate: dict[tuple[str, str], float] = {}
         # Seconds measured and estimated so far, per parameter and overall ("*"):
         # their ratio scales the estimates (few-row products, and any product
         # on a busy machine, run far below the first call's rate).
@@ -413,34 +417,45 @@ class _Tuner:
         return self.deadline - time.monotonic()
 
     def calibrate(self, dtype: str) -> None:
-        """The rate of one call of the first shape: every estimate's base."""
-        s = _packed_shapes(dtype)[0]
-        t0 = time.monotonic()
-        seconds = _linearc._time_gemm(s[0], s[1], s[2], dtype, self.threads,
-                                      self.params(dtype, direct_rows=0), 1, "fwd")
-        wall = time.monotonic() - t0
-        self.rate[dtype] = 2.0 * s[0] * s[1] * s[2] / max(seconds[0], 1e-6)
-        # what the warm-up and the operands cost beyond the estimate
-        self.spent["*"][0] += wall
-        self.spent["*"][1] += 2 * seconds[0] + self._fill(s)
+        """The rates every estimate starts from: one packed product, one
+        few-row product on the packed path (the slower of the two that
+        direct_rows compares) and one on the direct path."""
+        probes = {
+            "packed": (_packed_shapes(dtype)[0], 1, self.params(dtype, direct_rows=0)),
+            "rows": ((128, 1024, 1024), 3, self.params(dtype, direct_rows=0)),
+            "direct": (_DIRECT_SHAPES[0], 3, self.params(dtype, direct_rows=_FORCE_DIRECT)),
+        }
+        for kind, (s, repeats, params) in probes.items():
+            t0 = time.monotonic()
+            seconds = _linearc._time_gemm(s[0], s[1], s[2], dtype, self.threads, params,
+                                          repeats, "fwd")
+            wall = time.monotonic() - t0
+            rate = 2.0 * s[0] * s[1] * s[2] / max(min(seconds), 1e-6)
+            for param, of in _KIND.items():
+                if of == kind:
+                    self.rate[dtype, param] = rate
+            # what the warm-up and the operands cost beyond the estimate
+            self.spent["*"][0] += wall
+            self.spent["*"][1] += (repeats + 1) * min(seconds) + self._fill(s)
 
-    def call_est(self, dtype: str, s: Shape) -> float:
-        return 2.0 * s[0] * s[1] * s[2] / self.rate[dtype]
+    def call_est(self, dtype: str, param: str, s: Shape) -> float:
+        return 2.0 * s[0] * s[1] * s[2] / self.rate[dtype, param]
 
-    def repeats(self, dtype: str, s: Shape) -> int:
-        return min(max(round(_BURST_S / self.call_est(dtype, s)), 1), 8)
+    def repeats(self, dtype: str, param: str, s: Shape) -> int:
+        return min(max(round(_BURST_S / self.call_est(dtype, param, s)), 1), 8)
 
     @staticmethod
     def _fill(s: Shape) -> float:
         """Seconds to allocate and fill a shape's operands, roughly."""
         return (s[0] * s[2] + s[2] * s[1] + s[0] * s[1]) * 1e-9
 
-    def burst_est(self, dtype: str, s: Shape) -> float:
+    def burst_est(self, dtype: str, param: str, s: Shape) -> float:
         # the calls, a warm-up among them, and filling the operands
-        return (self.repeats(dtype, s) + 1) * self.call_est(dtype, s) + self._fill(s)
+        return ((self.repeats(dtype, param, s) + 1) * self.call_est(dtype, param, s)
+                + self._fill(s))
 
     def round_est(self, stage: _Stage, comparisons: list[_Comparison]) -> float:
-        return sum(len(c.candidates) * self.burst_est(stage.dtype, s)
+        return sum(len(c.candidates) * self.burst_est(stage.dtype, stage.param, s)
                    for c in comparisons for s in c.shapes)
 
     def burst(self, dtype: str, param: str, s: Shape, params: dict[str, int]) -> float:
@@ -449,8 +464,8 @@ class _Tuner:
             raise _OutOfTime
         t0 = time.monotonic()
         seconds = _linearc._time_gemm(s[0], s[1], s[2], dtype, self.threads, params,
-                                      self.repeats(dtype, s), "fwd")
-        wall, est = time.monotonic() - t0, self.burst_est(dtype, s)
+                                      self.repeats(dtype, param, s), "fwd")
+        wall, est = time.monotonic() - t0, self.burst_est(dtype, param, s)
         for key in ("*", param):
             spent = self.spent.setdefault(key, [0.0, 0.0])
             spent[0] += wall
@@ -563,7 +578,7 @@ class _Tuner:
             if self.left() <= 0:
                 break
             self.calibrate(dtype)
-        if len(self.rate) < len(DTYPES):
+        if len(self.rate) < len(DTYPES) * len(_KIND):
             self.stopped = "the time ran out while calibrating"
             self.progress.note(f"stopped early: {self.stopped}; nothing measured")
             return
