@@ -322,6 +322,32 @@ def test_medians_not_means_decide():
     assert _tune._decide(times, "a") == "a"
 
 
+def test_a_winner_at_an_end_of_the_candidates_gets_a_second_pass():
+    tuner = _tune._Tuner(1.0, _tune._Progress(False))  # times nothing until run()
+    stage = tuner.stage_block("float32", "kc_direct")
+    (comp,) = stage.build()
+    values = sorted(comp.candidates)
+    assert comp.incumbent in values and len(values) >= 5
+
+    def record(chose):
+        return {"was": comp.incumbent, "chose": chose,
+                "speed_vs_was": {str(v): 1.0 for v in values}}
+
+    up = tuner.second_pass(stage, record(values[-1]))
+    down = tuner.second_pass(stage, record(values[0]))
+    assert up is not None and up.second and down is not None and down.second
+    (up_comp,) = up.build()
+    (down_comp,) = down.build()
+    assert up_comp.incumbent == values[-1] and min(up_comp.candidates) == values[-1]
+    assert max(up_comp.candidates) > values[-1]
+    assert down_comp.incumbent == values[0] and max(down_comp.candidates) == values[0]
+    assert min(down_comp.candidates) < values[0]
+    # kept, or a winner inside the range, or a second pass itself: no more
+    assert tuner.second_pass(stage, record(comp.incumbent)) is None
+    assert tuner.second_pass(stage, record(values[1])) is None
+    assert tuner.second_pass(up, record(values[-1])) is None
+
+
 # ---------------------------------------------------------------------------
 # Tuning for real, briefly.
 

@@ -376,6 +376,7 @@ class _Stage:
     param: str
     build: Callable[[], list[_Comparison]]
     finish: Callable[[list[_Comparison], int], dict[str, Any]]
+    second: bool = False  # a second pass, run only with time to spare
 
 
 class _OutOfTime(Exception):
@@ -485,43 +486,62 @@ class _Tuner:
         nc = self.nc[dtype]
         return _kc_max_for(kc) * nc * SIZES[dtype] <= _PANEL_LIMIT
 
-    def stage_kc(self, dtype: str) -> _Stage:
-        def build() -> list[_Comparison]:
-            cur = self.current[dtype]["kc"]
-            values = _scaled(cur, (0.5, 0.75, 1, 1.5, 2, 3), 8, 32, 2048)
-            values.append(self.model[dtype]["kc"])
-            values = sorted({v for v in values if self._kc_ok(dtype, v)} | {cur})
-            cands = {v: self.params(dtype, kc=v, direct_rows=0) for v in values}
-            return [_Comparison(f"{dtype} kc", _packed_shapes(dtype), cands, cur)]
-        return _Stage(dtype, "kc", build, self._finish_block("kc"))
+    # The block sizes, each in two passes: the incumbent times a few factors,
+    # then, only if a candidate at an end of that range won and time is
+    # left, further in that direction from it.
+    _FACTORS = {"kc": (0.5, 0.75, 1, 1.5, 2, 3), "mc": (0.25, 0.5, 0.75, 1, 1.5, 2),
+                "kc_direct": (0.5, 0.75, 1, 1.5, 2, 3)}
 
-    def stage_mc(self, dtype: str) -> _Stage:
-        def build() -> list[_Comparison]:
-            tile_rows = self.raw[dtype]["tile"][0]
-            kc = self.chosen[dtype].get("kc", self.current[dtype]["kc"])
-            cur = self.current[dtype]["mc"]
-            l2 = self.raw["cpu"]["l2"]["size"]
-            fits = max(l2 // (kc * SIZES[dtype]) // tile_rows * tile_rows, tile_rows)
-            # Rows beyond what a thread gets in any shape cannot be told apart.
-            shapes = _packed_shapes(dtype)
-            per_thread = max(-(-s[0] // self.threads) for s in shapes)
-            cap = max(min(fits, -(-per_thread // tile_rows) * tile_rows), tile_rows)
-            values = _scaled(cur, (0.25, 0.5, 0.75, 1, 1.5, 2), tile_rows, tile_rows, cap)
-            model = self.model[dtype]["mc"]
-            values = sorted(set(values) | {cur} | ({model} if model <= cap else set()))
-            cands = {v: self.params(dtype, kc=kc, mc=v, direct_rows=0) for v in values}
-            return [_Comparison(f"{dtype} mc", shapes, cands, cur)]
-        return _Stage(dtype, "mc", build, self._finish_block("mc"))
+    def _range(self, dtype: str, param: str) -> tuple[int, int, int]:
+        """(step, lowest, highest) of a block size's candidates."""
+        if param != "mc":
+            return 8, 32, 2048
+        tile_rows = int(self.raw[dtype]["tile"][0])
+        kc = {**self.current[dtype], **self.chosen[dtype]}["kc"]
+        fits = self.raw["cpu"]["l2"]["size"] // (kc * SIZES[dtype])
+        # Rows beyond what a thread gets in any shape cannot be told apart.
+        per_thread = max(-(-s[0] // self.threads) for s in _packed_shapes(dtype))
+        high = min(fits // tile_rows, -(-per_thread // tile_rows)) * tile_rows
+        return tile_rows, tile_rows, max(high, tile_rows)
 
-    def stage_kc_direct(self, dtype: str) -> _Stage:
+    def _candidate(self, dtype: str, param: str, value: int) -> dict[str, int]:
+        if param == "kc_direct":
+            return self.params(dtype, kc_direct=value, direct_rows=_FORCE_DIRECT)
+        return self.params(dtype, **{param: value, "direct_rows": 0})
+
+    def stage_block(self, dtype: str, param: str,
+                    around: tuple[int, int] | None = None) -> _Stage:
+        """kc, mc or kc_direct; `around` (winner, +1 or -1) for a second pass."""
         def build() -> list[_Comparison]:
-            cur = self.current[dtype]["kc_direct"]
-            values = _scaled(cur, (0.5, 0.75, 1, 1.5, 2, 3), 8, 32, 2048)
-            values = sorted(set(values) | {cur, self.model[dtype]["kc_direct"]})
-            cands = {v: self.params(dtype, kc_direct=v, direct_rows=_FORCE_DIRECT)
-                     for v in values}
-            return [_Comparison(f"{dtype} kc_direct", _DIRECT_SHAPES, cands, cur)]
-        return _Stage(dtype, "kc_direct", build, self._finish_block("kc_direct"))
+            step, low, high = self._range(dtype, param)
+            if around is None:
+                incumbent = self.current[dtype][param]
+                values = _scaled(incumbent, self._FACTORS[param], step, low, high)
+                values.append(self.model[dtype][param])
+            else:
+                incumbent, direction = around
+                factors = (4 / 3, 5 / 3, 2) if direction > 0 else (0.5, 0.75)
+                values = _scaled(incumbent, factors, step, low, high)
+            ok = {v for v in values if low <= v <= high
+                  and (param != "kc" or self._kc_ok(dtype, v))}
+            cands = {v: self._candidate(dtype, param, v) for v in sorted(ok | {incumbent})}
+            shapes = _DIRECT_SHAPES if param == "kc_direct" else _packed_shapes(dtype)
+            return [_Comparison(f"{dtype} {param}", shapes, cands, incumbent)]
+        return _Stage(dtype, param, build, self._finish_block(param), around is not None)
+
+    def second_pass(self, stage: _Stage, record: dict[str, Any]) -> _Stage | None:
+        """Another pass of a block size whose winner was at an end of its
+        candidates (and not the incumbent), beyond that end; else None."""
+        if stage.second or stage.param == "direct_rows" or record["chose"] == record["was"]:
+            return None
+        tried = sorted(int(v) for v in record["speed_vs_was"])
+        step, low, high = self._range(stage.dtype, stage.param)
+        win = record["chose"]
+        if win == tried[-1] and win < high:
+            return self.stage_block(stage.dtype, stage.param, (win, +1))
+        if win == tried[0] and win > low:
+            return self.stage_block(stage.dtype, stage.param, (win, -1))
+        return None
 
     def _finish_block(self, param: str) -> Callable[[list[_Comparison], int], dict[str, Any]]:
         def finish(comparisons: list[_Comparison], rounds: int) -> dict[str, Any]:
@@ -567,9 +587,9 @@ class _Tuner:
         """In order of value: the packed path's kc then mc (a coordinate
         search: mc with the best kc), float32 then float64, then the direct
         path's limit and its K block."""
-        out = [make(d) for d in DTYPES for make in (self.stage_kc, self.stage_mc)]
+        out = [self.stage_block(d, p) for d in DTYPES for p in ("kc", "mc")]
         out += [self.stage_direct_rows(d) for d in DTYPES]
-        out += [self.stage_kc_direct(d) for d in DTYPES]
+        out += [self.stage_block(d, "kc_direct") for d in DTYPES]
         return [st for st in out if st.param not in self.env[st.dtype]]
 
     def run(self) -> None:
@@ -585,15 +605,18 @@ class _Tuner:
         # Seconds per round of each stage, from the first calls' rate; each
         # stage's own is refreshed when it starts (mc's depends on kc's result).
         self.costs = [self.round_est(st, st.build()) for st in stages]
-        for i, stage in enumerate(stages):
+        i = 0
+        while i < len(stages):  # second passes join the end of the list
+            stage = stages[i]
+            i += 1
             comparisons = stage.build()
-            self.costs[i] = self.round_est(stage, comparisons)
-            this = self.costs[i] * self.slow(stage.param)
+            self.costs[i - 1] = self.round_est(stage, comparisons)
+            this = self.costs[i - 1] * self.slow(stage.param)
 
             def later(i: int = i) -> float:
-                """Seconds of one round of each stage after this one."""
+                """Seconds of one round of each first pass after this one."""
                 return sum(self.costs[j] * self.slow(stages[j].param)
-                           for j in range(i + 1, len(stages)))
+                           for j in range(i, len(stages)) if not stages[j].second)
 
             # An equal number of rounds for this stage and the ones after it.
             rounds = min(max(int(0.9 * self.left() / (this + later())), MIN_ROUNDS),
@@ -601,12 +624,19 @@ class _Tuner:
             if _SAFETY * MIN_ROUNDS * this > self.left():
                 why = (f"needs ~{MIN_ROUNDS * this:.0f} s, "
                        f"{max(self.left(), 0):.0f} s left")
+                if stage.second:  # optional: the first pass stands
+                    self.measured[stage.dtype][stage.param]["second_pass"] = {"skipped": why}
+                    continue
                 self.measured[stage.dtype][stage.param] = {"skipped": why}
                 self.progress.note(f"skipped {stage.dtype} {stage.param}: {why}")
                 self.stopped = "not everything fit in the time budget"
                 continue
             began = time.monotonic()
             done = self._measure(stage, comparisons, rounds, later)
+            if done < MIN_ROUNDS and stage.second:
+                self.measured[stage.dtype][stage.param]["second_pass"] = {
+                    "skipped": f"no time for {MIN_ROUNDS} rounds (did {done})"}
+                continue
             if done < MIN_ROUNDS:
                 self.measured[stage.dtype][stage.param] = {
                     "skipped": f"no time for {MIN_ROUNDS} rounds (did {done})"}
@@ -615,10 +645,21 @@ class _Tuner:
                 self.stopped = "not everything fit in the time budget"
                 continue
             result = stage.finish(comparisons, done)
-            result["record"]["seconds"] = round(time.monotonic() - began, 1)
+            record = result["record"]
+            record["seconds"] = round(time.monotonic() - began, 1)
             self.chosen[stage.dtype][stage.param] = int(result["value"])
-            self.measured[stage.dtype][stage.param] = result["record"]
-            self.progress.note(self._sentence(stage, result["record"]))
+            self.progress.note(self._sentence(stage, record))
+            if stage.second:
+                first = self.measured[stage.dtype][stage.param]
+                first["second_pass"] = record
+                first["chose"] = record["chose"]
+                first["speedup"] = round(first["speedup"] * record["speedup"], 3)
+                continue
+            self.measured[stage.dtype][stage.param] = record
+            extra = self.second_pass(stage, record)
+            if extra is not None:
+                stages.append(extra)
+                self.costs.append(self.round_est(extra, extra.build()))
 
     def slow(self, param: str) -> float:
         """Measured over estimated seconds, for a stage of this parameter
@@ -667,7 +708,7 @@ class _Tuner:
         return rounds
 
     def _sentence(self, stage: _Stage, record: dict[str, Any]) -> str:
-        head = f"{stage.dtype} {stage.param}: "
+        head = f"{stage.dtype} {stage.param}{' (second pass)' if stage.second else ''}: "
         if stage.param == "direct_rows":
             ratios = ", ".join(f"{r}: {v:.2f}" for r, v in
                                record["blocked_over_direct"].items())
@@ -717,8 +758,11 @@ def tune(seconds: float = DEFAULT_SECONDS, *, progress: bool = True) -> dict[str
     (on a square-ish product, an MLP layer at widths 3072 and 1024, and a
     medium layer), ``direct_rows`` (the direct and the packed path compared
     at 32 to 512 rows; the largest row count where the direct path still
-    wins) and ``kc_direct`` (on few-row shapes). Candidates are the current
-    values times 0.5-3 and the cache model's. Within a round every
+    wins) and ``kc_direct`` (on few-row shapes). Candidates are linearc's
+    own values (the model's or the measured table's, never an earlier
+    tuning's) times 0.5-3 and the cache model's; a block size whose winner
+    lies at an end of those gets a second pass beyond it if time is left.
+    Within a round every
     candidate is timed once, as a short burst, in a rotating order; a
     candidate replaces the incumbent only if its median over the rounds is
     more than 3% below the incumbent's median over the same rounds (and so
@@ -834,7 +878,10 @@ def _table(record: Mapping[str, Any]) -> Iterator[str]:
                 what = "blocked/direct " + ", ".join(
                     f"{r}:{v:.2f}" for r, v in m["blocked_over_direct"].items())
             elif m:
-                what = f"{m['speedup']:.3f}x the previous value, {m['rounds']} rounds"
+                what = f"{m['speedup']:.3f}x as fast as before, {m['rounds']} rounds"
+                second = m.get("second_pass", {})
+                if "rounds" in second:
+                    what += f" + {second['rounds']} beyond the first candidates"
             else:
                 what = "not measured"
             yield (f"{dtype:8} {p:12} {record['model'][dtype][p]:>6} "
