@@ -69,23 +69,27 @@ def report(cache, **env):
 
 @pytest.fixture(scope="module")
 def machine(tmp_path_factory):
-    """(signature, file name, model values) of a child on this machine."""
+    """(signature, file name, rows of the packed tile per dtype, the
+    parameters in use without tuning) of a child on this machine."""
+    cache = tmp_path_factory.mktemp("sig")
     code = ("import json, linearc; from linearc import _tune; "
             "s = _tune.signature(linearc.__version__); "
-            "print(json.dumps([s, _tune.file_for(s).name]))")
-    sig, name = json.loads(run(code, tmp_path_factory.mktemp("sig")).stdout)
-    return sig, name
+            "c = linearc.get_config(); "
+            "print(json.dumps([s, _tune.file_for(s).name, "
+            "{d: c[d]['tile'][0] for d in ('float32', 'float64')}]))")
+    sig, name, tile_rows = json.loads(run(code, cache).stdout)
+    return sig, name, tile_rows, report(cache)["params"]
 
 
 def write_file(cache, machine, **changes):
     """A valid tuning file for this machine in cache, with changes applied
     (values, signature, format, date...); its path."""
-    sig, name = machine
+    sig, name, tile_rows, _ = machine
     record = {"format": _tune.FORMAT, "signature": sig, "date": "2026-12-01T10:00:00+00:00",
-              "values": {"float32": {"kc": 256, "mc": 120, "kc_direct": 128,
-                                     "direct_rows": 192},
-                         "float64": {"kc": 256, "mc": 112, "kc_direct": 96,
-                                     "direct_rows": 128}},
+              "values": {"float32": {"kc": 256, "mc": 10 * tile_rows["float32"],
+                                     "kc_direct": 128, "direct_rows": 192},
+                         "float64": {"kc": 256, "mc": 8 * tile_rows["float64"],
+                                     "kc_direct": 96, "direct_rows": 128}},
               "measured": {}}
     record.update(changes)
     path = cache / "linearc" / name
@@ -94,11 +98,13 @@ def write_file(cache, machine, **changes):
     return path
 
 
-def assert_untuned(rep):
+def assert_untuned(rep, machine):
+    """The values of a child without tuning (the model's, or the measured
+    table's on a CPU it has a row for) are in use."""
+    assert rep["params"] == machine[3]
     for dtype in DTYPES:
         for key in TUNED:
             assert rep["origin"][dtype][key] != "tuned", (dtype, key)
-            assert rep["params"][dtype][key] == rep["model"][dtype][key], (dtype, key)
         assert "tuned on this machine" not in rep["shown"][dtype]
 
 
@@ -125,7 +131,7 @@ def test_no_file_is_silence(tmp_path, machine):
                              "file": str(tmp_path / "linearc" / machine[1])}
     assert rep["shown"]["tuning"] == (
         "not tuned (python -m linearc tune measures this machine in about a minute)")
-    assert_untuned(rep)
+    assert_untuned(rep, machine)
 
 
 def test_a_valid_file_is_applied_and_shown(tmp_path, machine):
@@ -145,12 +151,13 @@ def test_a_valid_file_is_applied_and_shown(tmp_path, machine):
 
 
 def test_the_file_name_is_the_signature_hash(machine, tmp_path, monkeypatch):
-    sig, name = machine
+    sig, name = machine[:2]
     canonical = json.dumps(sig, sort_keys=True, separators=(",", ":"))
     assert name == f"tuning-{hashlib.sha256(canonical.encode()).hexdigest()[:16]}.json"
     assert sig["format"] == _tune.FORMAT and sig["threads"] >= 1
     assert {"vendor", "family", "model", "stepping", "brand", "l1d", "l2", "l3", "isa",
-            "linearc"} <= set(sig)
+            "linearc", "planner"} <= set(sig)
+    assert {"tile", "direct_tile", "model", "measured"} == set(sig["planner"]["float32"])
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert _tune.cache_folder() == tmp_path / "linearc"
     monkeypatch.delenv("XDG_CACHE_HOME")
@@ -170,7 +177,7 @@ BAD_FILES = {
     "a missing dtype": ({"values": {"float32": {"kc": 256}}}, "float32 and float64"),
     "a date that is no string": ({"date": 20261201}, "'date' must be a string"),
     "mc off the tile": ({"values": {"float32": {"mc": 13}, "float64": {}}},
-                        "rejected by linearc: parameter 'mc' = 13"),
+                        "mc must be a multiple of the tile's rows"),
     "kc of 0": ({"values": {"float32": {}, "float64": {"kc": 0}}},
                 "rejected by linearc"),
     "stale format": ({"format": _tune.FORMAT + 1}, "stale: format"),
@@ -193,17 +200,21 @@ def test_a_bad_file_is_ignored_with_one_warning(case, tmp_path, machine):
     assert str(path) in message and why in message and HINT in message, message
     assert rep["tuning"]["status"] == "ignored" and why in rep["tuning"]["why"]
     assert rep["shown"]["tuning"].startswith("ignored: ") and why in rep["shown"]["tuning"]
-    assert_untuned(rep)
+    assert_untuned(rep, machine)
 
 
 def test_a_foreign_file_is_ignored(tmp_path, machine):
-    sig = dict(machine[0], model=machine[0]["model"] + 1, threads=machine[0]["threads"] + 3)
-    path = write_file(tmp_path, machine, signature=sig)
-    rep = report(tmp_path)
-    [[category, message]] = rep["warnings"]
-    assert category == "RuntimeWarning" and str(path) in message and HINT in message
-    assert "foreign" in message and "model, threads" in message, message
-    assert_untuned(rep)
+    other_build = json.loads(json.dumps(machine[0]["planner"]))
+    other_build["float64"]["tile"][0] += 2  # other kernels, same version
+    for change, differ in (({"model": machine[0]["model"] + 1,
+                             "threads": machine[0]["threads"] + 3}, "model, threads"),
+                           ({"planner": other_build}, "planner")):
+        path = write_file(tmp_path, machine, signature=dict(machine[0], **change))
+        rep = report(tmp_path)
+        [[category, message]] = rep["warnings"]
+        assert category == "RuntimeWarning" and str(path) in message and HINT in message
+        assert "foreign" in message and f"differs in {differ})" in message, message
+        assert_untuned(rep, machine)
 
 
 def test_an_unreadable_file_is_ignored(tmp_path, machine):
@@ -218,7 +229,7 @@ def test_an_unreadable_file_is_ignored(tmp_path, machine):
         [[category, message]] = rep["warnings"]
         assert category == "RuntimeWarning" and "cannot be read" in message, message
         assert str(path) in message and HINT in message
-        assert_untuned(rep)
+        assert_untuned(rep, machine)
         (path.rmdir if make == "directory" else path.unlink)()
 
 
@@ -228,7 +239,7 @@ def test_linearc_tuning_off_ignores_a_valid_file(tmp_path, machine):
     assert rep["warnings"] == []
     assert rep["tuning"]["status"] == "off"
     assert rep["shown"]["tuning"] == "off (LINEARC_TUNING=off)"
-    assert_untuned(rep)
+    assert_untuned(rep, machine)
 
 
 def test_the_environment_keeps_precedence_over_the_file(tmp_path, machine):
@@ -456,7 +467,7 @@ def test_a_second_tune_measures_against_the_untuned_values(tmp_path, machine):
     """In a process that applied a file, the incumbents are still the
     model's (or the measured table's), and every timing names all four
     parameters, so the file's values play no part."""
-    write_file(tmp_path, machine)  # kc 256, mc 120, ...
+    write_file(tmp_path, machine)  # kc 256, ...
     code = """
 import json, linearc
 from linearc import _tune

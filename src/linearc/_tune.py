@@ -76,7 +76,11 @@ def cache_folder() -> Path:
 
 def signature(version: str) -> dict[str, Any]:
     """What a tuning is valid for: this CPU, its caches, the kernel set in
-    use, the thread count, linearc's version and the file's format."""
+    use, the thread count, linearc's version and the file's format, and
+    what the tuner measured against: per dtype the register tiles, the cache
+    model's block sizes and the measured table's row in use (so that a build
+    with other kernels or other defaults, even of the same version, does not
+    take values tuned against the old ones)."""
     raw = _config()
     cpu = raw["cpu"]
     sig: dict[str, Any] = {"format": FORMAT, "linearc": version}
@@ -88,6 +92,12 @@ def signature(version: str) -> dict[str, Any]:
         sig[level] = {"size": cache["size"], "ways": cache["ways"]}
     sig["isa"] = raw["isa"]
     sig["threads"] = _linearc.get_num_threads()
+    sig["planner"] = {
+        d: {"tile": list(raw[d]["tile"]), "direct_tile": list(raw[d]["direct_tile"]),
+            "model": {p: raw[d]["model"][p] for p in ("kc", "mc", "nc", "kc_direct",
+                                                      "direct_rows")},
+            "measured": raw[d]["measured"]}
+        for d in DTYPES}
     return sig
 
 
