@@ -2,18 +2,35 @@
 benchmarks check results with it too); docs/design.md states it."""
 from __future__ import annotations
 
+import atexit
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 import pytest
 
-from linearc import _linearc
-from linearc._accuracy import (  # noqa: F401 - re-exported for the tests
+# No test reads or writes the user's real tuning file (linearc.tune(), read
+# at import): the whole session, and every child it starts (they inherit
+# os.environ), uses an empty cache folder of its own, set before linearc is
+# first imported here. A child that imports this file again (some import
+# test modules) keeps its parent's folder. LINEARC_TUNING is left to each
+# test that sets it.
+if "_LINEARC_TEST_CACHE" not in os.environ:
+    assert "linearc" not in sys.modules, "linearc was imported before the cache was set"
+    os.environ["_LINEARC_TEST_CACHE"] = tempfile.mkdtemp(prefix="linearc-test-cache-")
+    os.environ.pop("LINEARC_TUNING", None)
+    atexit.register(shutil.rmtree, os.environ["_LINEARC_TEST_CACHE"], ignore_errors=True)
+TEST_CACHE = os.environ["_LINEARC_TEST_CACHE"]
+os.environ["XDG_CACHE_HOME"] = TEST_CACHE
+
+from linearc import _linearc  # noqa: E402
+from linearc._accuracy import (  # noqa: F401,E402 - re-exported for the tests
     C_TOL, as_computed, assert_linear_close, reference, tolerance, unit_roundoff)
 
 _CONFIG = _linearc._build_config()

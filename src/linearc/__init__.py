@@ -11,14 +11,18 @@ from __future__ import annotations
 from importlib import metadata as _metadata
 from typing import Any
 
-from . import _linearc
+from . import _linearc, _tune
 from ._linearc import Linear, get_num_threads, linear, set_num_threads
 from ._counting import clever_format, profile, summary
+from ._tune import tune
 
 try:
     __version__ = _metadata.version("linearc")
 except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
+
+# This machine's tuning file (python -m linearc tune), unless LINEARC_TUNING=off.
+_tune.load(__version__)
 
 __all__ = [
     "Linear",
@@ -27,6 +31,7 @@ __all__ = [
     "get_num_threads",
     "get_config",
     "show_config",
+    "tune",
     "profile",
     "clever_format",
     "summary",
@@ -48,7 +53,11 @@ def get_config() -> dict[str, Any]:
     parallel_bytes), "origin" (where each comes from: default,
     model, measured, tuned or environment), "model" (what the defaults and
     the cache model alone give) and "measured" (the provenance of the
-    measured values used, or None). show_config() prints it as sentences.
+    measured values used, or None); "tuning": whether this machine's
+    tuning file (tune(), python -m linearc tune) is in use, as a dict of
+    status ("tuned", "not tuned", "off" for LINEARC_TUNING=off, or
+    "ignored"), file (its path), date (when it was measured) and why (what
+    was wrong with an ignored file). show_config() prints it as sentences.
     """
     raw = _linearc._build_config()
     config: dict[str, Any] = {"version": __version__}
@@ -61,6 +70,7 @@ def get_config() -> dict[str, Any]:
         d: dict[str, Any] = dict(raw[dtype])
         d["tile"], d["direct_tile"] = list(d["tile"]), list(d["direct_tile"])
         config[dtype] = d
+    config["tuning"] = dict(_tune.status)
     return config
 
 
@@ -112,6 +122,7 @@ def _describe(config: dict[str, Any]) -> dict[str, str]:
                    if d["origin"][key] not in ("model", "default")]
         if changed:
             lines[dtype] += f"; the cache model alone: {', '.join(changed)}"
+    lines["tuning"] = _tune.describe(config["tuning"])
     return lines
 
 
@@ -122,6 +133,8 @@ def _origin(origin: str, d: dict[str, Any]) -> str:
         return str(d["measured"])
     if origin == "environment":
         return "LINEARC_BLOCKING_F32 / _F64"
+    if origin == "tuned":
+        return "tuned on this machine"
     return origin
 
 

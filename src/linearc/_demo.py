@@ -83,7 +83,10 @@ def _parser() -> argparse.ArgumentParser:
             "and MACs; then linearc timed against NumPy's x @ W.T + b on a "
             "(128, 1024) -> 1024 layer, both libraries on the same number of "
             "threads when threadpoolctl is installed (otherwise each "
-            "library's thread count is stated)."))
+            "library's thread count is stated)."),
+        epilog=("python -m linearc tune measures this machine's block sizes for "
+                "linearc's GEMM in about a minute and keeps them for later "
+                "imports (python -m linearc tune --help)."))
     parser.add_argument(
         "--threads", type=_int_in(1, _MAX_THREADS), metavar="N",
         help=("threads for linearc and NumPy's BLAS in the timing, 1 to "
