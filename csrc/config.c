@@ -507,8 +507,10 @@ lc_context_update(lc_context *ctx, lc_dtype t, const long value[LC_PARAMS_COUNT]
             next.origin[i] = origin;
         }
     }
-    /* kc_max follows kc unless it was set by as strong a source. */
-    if (next.origin[1] < next.origin[0]) {
+    /* kc_max follows a kc given without it (unless a stronger source set
+     * kc_max), and any kc that a weaker source's kc_max would not hold. */
+    if ((given[0] && !given[1] && next.origin[1] <= origin) ||
+        next.origin[1] < next.origin[0]) {
         next.kc_max = kc_max_for(next.kc);
         next.origin[1] = next.origin[0];
     }

@@ -7,6 +7,7 @@ the assignments are there so mypy checks what each call returns.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -112,6 +113,10 @@ def main() -> None:
 
     config: dict[str, Any] = linearc.show_config()
     assert config["isa"] in config["isa_supported"]
+    # linearc.tune() measures the machine for up to a minute and writes a file
+    # to the user's cache folder; here only its type is checked.
+    tune: Callable[..., dict[str, Any]] = linearc.tune
+    assert callable(tune)
     print("linearc", linearc.__version__)
 
 

@@ -133,7 +133,7 @@ def test_constructor_stub_matches_text_signature(stub):
 
 PUBLIC_CALLABLES = [
     linearc.Linear, linearc.linear, linearc.set_num_threads,
-    linearc.get_num_threads, linearc.show_config,
+    linearc.get_num_threads, linearc.show_config, linearc.tune,
 ] + [getattr(linearc.Linear, name) for name in (
     "forward", "backward", "zero_grad", "reset_parameters", "parameters",
     "named_parameters", "state_dict", "load_state_dict", "macs", "flops")]
