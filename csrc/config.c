@@ -286,9 +286,10 @@ kc_for_c_round_trip(int mr, int nr)
     return (long)lc_round_up((size_t)(40 * mr * nr / (mr + nr)), 8);
 }
 
-/* The largest K block the model asks for: beyond it a B micro-panel
- * outgrows any L2 it could stream from. */
-#define KC_MODEL_MAX 2048
+/* The largest K block the model asks for. Longer ones gained at most 2-3%
+ * with AVX-512's tiles on Sapphire Rapids and lost 10% with AVX2's, whose
+ * panel of B then took half the columns (the 32 MiB below). */
+#define KC_MODEL_MAX 1024
 /* The bytes of one packed panel of B the model allows (two are kept with a
  * team), so that a wide layer does not make the pool hold hundreds of MiB. */
 #define B_PANEL_MODEL_BYTES ((size_t)32 << 20)
@@ -301,9 +302,9 @@ kc_for_c_round_trip(int mr, int nr)
  * the L1 model's on square, MLP and medium layers (bench and gemm_harness,
  * 2 threads). Their L2 feeds a streaming B micro-panel at the tile's rate,
  * while every K block costs the tile a round trip of C and a new start of
- * its FMA chains, and the team a barrier. So here kc fills a quarter of L2
+ * its FMA chains, and the team a barrier. So here kc fills an eighth of L2
  * with the B micro-panel (at least the L1 model's and the C round trip's
- * floor, at most 2048); mc makes the mc x kc block of A fill the ways of L2
+ * floor, at most 1024); mc makes the mc x kc block of A fill the ways of L2
  * that B's micro-panel and C leave, at most half of L2; nc the ways of L3
  * the cores' A blocks leave, with the kc x nc panel of B at most 32 MiB.
  */
@@ -316,7 +317,7 @@ apply_model(const lc_cpu *cpu, const lc_kernel_ops *ops, size_t es, lc_params *b
     a_ways = a_ways < 1 ? 1 : a_ways;
     const long kc_l1 =
         (long)((size_t)a_ways * (size_t)l1->sets * (size_t)l1->line / ((size_t)ops->mr * es));
-    const long kc_l2 = (long)(l2->size / 4 / ((size_t)ops->nr * es));
+    const long kc_l2 = (long)(l2->size / 8 / ((size_t)ops->nr * es));
     b->kc = LC_MAX(LC_MAX(kc_l1, kc_l2), kc_for_c_round_trip(ops->mr, ops->nr));
     b->kc = LC_MIN(LC_MAX(b->kc / 8 * 8, 32L), (long)KC_MODEL_MAX);
     b->kc_max = kc_max_for(b->kc);
@@ -367,15 +368,15 @@ static const measured_params measured[] = {
      * cores, L1d 48 KiB 12-way, L2 2 MiB 16-way. _time_gemm, 2 threads,
      * interleaved medians, 2026-12-04, 6x64 / 6x32 tiles: kc 224-2048 x mc
      * 60-1170 on 2048^3, (4096, 768) -> 3072 and 4096^3; one K block of up
-     * to 2048 ran 9-24% faster than kc 224 and a big mc 2-7% faster than
-     * the L2 model's 126; direct against blocked at 16-256 rows of
-     * (m, 1024) -> 1024: float32's direct path wins up to 128 rows,
-     * float64's only below 32. float32 2048^3 329-336 GFLOP/s (MKL 321),
-     * float64 154-161 (MKL 163-165). */
+     * to 2048 ran 9-24% faster than kc 224 (2-3% faster than 1024) and a
+     * big mc 2-7% faster than the L2 model's; direct against blocked at
+     * 16-256 rows of (m, k) -> n for k = n = 256 to 1024: the direct path
+     * wins up to 128 rows (float32) and about 96 (float64). float32 2048^3
+     * 315-336 GFLOP/s (MKL 321), float64 154-161 (MKL 163-165). */
     {"GenuineIntel", 6, 0, 255, 48 << 10, 2 << 20, "avx512", LC_F32, 2048, 1170, 4096, 0, 0, 128,
      "measured on an Intel Xeon (Sapphire/Emerald Rapids, family 6, model 167 under KVM), "
      "_time_gemm, 2026-12-04"},
-    {"GenuineIntel", 6, 0, 255, 48 << 10, 2 << 20, "avx512", LC_F64, 2048, 630, 2048, 0, 0, 32,
+    {"GenuineIntel", 6, 0, 255, 48 << 10, 2 << 20, "avx512", LC_F64, 2048, 630, 2048, 0, 0, 96,
      "measured on an Intel Xeon (Sapphire/Emerald Rapids, family 6, model 167 under KVM), "
      "_time_gemm, 2026-12-04"},
     /* AMD Zen 4 (family 25, models 16-31: EPYC Genoa): 2 KVM cores, L1d

@@ -57,15 +57,15 @@ def c_round_trip_kc(mr: int, nr: int) -> int:
 
 def model(cpu: dict, tile: tuple[int, int], direct_tile: tuple[int, int], size: int) -> dict:
     """docs/design.md's model: kc the larger of Low et al.'s L1 term, a B
-    micro-panel in a quarter of L2 and the C round-trip floor, at most 2048;
+    micro-panel in an eighth of L2 and the C round-trip floor, at most 1024;
     mc and nc from L2 and L3 (the kc x nc panel at most 32 MiB)."""
     l1, l2, l3 = cpu["l1d"], cpu["l2"], cpu["l3"]
     mr, nr = tile
     a_ways = max(int((l1["ways"] - 1) / (1 + nr / mr)), 1)
     kc_l1 = a_ways * l1["sets"] * l1["line"] // (mr * size)
-    kc_l2 = l2["size"] // 4 // (nr * size)
+    kc_l2 = l2["size"] // 8 // (nr * size)
     kc = max(kc_l1, kc_l2, c_round_trip_kc(mr, nr))
-    kc = min(max(kc // 8 * 8, 32), 2048)
+    kc = min(max(kc // 8 * 8, 32), 1024)
     a_ways2 = max(l2["ways"] - 1 - ways_for(l2, kc * nr * size), 1)
     mc = a_ways2 * l2["sets"] * l2["line"] // (kc * size)
     mc = min(mc, l2["size"] // 2 // (kc * size))
