@@ -1,187 +1,21 @@
 /*
- * This CPU's caches, and the context that follows from them (config.h).
+ * The context that follows from this CPU's caches (config.h); the CPU and
+ * its caches are read in cpu.c.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
-
 #include "common.h"
 #include "config.h"
-
-/* ------------------------------------------------------------------------
- * Reading the caches.
- */
-static lc_cpu the_cpu;
-
-#if defined(__x86_64__) || defined(__i386__)
-/* Deterministic cache parameters: CPUID leaf 4 (Intel) and 0x8000001D (AMD)
- * share one layout. Returns the number of data/unified levels found. */
-static int
-read_cache_leaf(unsigned leaf, lc_cpu *cpu)
-{
-    int found = 0;
-    for (unsigned sub = 0; sub < 16; sub++) {
-        unsigned a, b, c, d;
-        if (!__get_cpuid_count(leaf, sub, &a, &b, &c, &d) || (a & 31) == 0) {
-            break;
-        }
-        const unsigned type = a & 31, level = (a >> 5) & 7;
-        if (type == 2) {
-            continue; /* instruction cache */
-        }
-        lc_cache k = {
-            .ways = (int)((b >> 22) & 1023) + 1,
-            .line = (int)(b & 4095) + 1,
-            .sets = (int)c + 1,
-            .sharing = (int)((a >> 14) & 4095) + 1,
-        };
-        k.size = (size_t)k.ways * (((b >> 12) & 1023) + 1) * (size_t)k.line * (size_t)k.sets;
-        lc_cache *dst = level == 1 ? &cpu->l1d : level == 2 ? &cpu->l2 : level == 3 ? &cpu->l3
-                                                                                  : NULL;
-        if (dst != NULL) {
-            *dst = k;
-            found++;
-        }
-    }
-    return found;
-}
-
-static void
-read_cpuid(lc_cpu *cpu)
-{
-    unsigned a, b, c, d;
-    if (!__get_cpuid(0, &a, &b, &c, &d)) {
-        return;
-    }
-    const unsigned max_leaf = a;
-    memcpy(cpu->vendor, &b, 4);
-    memcpy(cpu->vendor + 4, &d, 4);
-    memcpy(cpu->vendor + 8, &c, 4);
-    if (__get_cpuid(1, &a, &b, &c, &d)) {
-        const int base = (int)((a >> 8) & 15);
-        cpu->family = base == 15 ? base + (int)((a >> 20) & 255) : base;
-        cpu->model = (int)((a >> 4) & 15);
-        cpu->stepping = (int)(a & 15);
-        if (base == 6 || base == 15) {
-            cpu->model |= (int)((a >> 12) & 0xF0);
-        }
-    }
-    unsigned brand[12] = {0};
-    for (unsigned i = 0; i < 3; i++) {
-        if (!__get_cpuid(0x80000002u + i, &brand[4 * i], &brand[4 * i + 1], &brand[4 * i + 2],
-                         &brand[4 * i + 3])) {
-            break;
-        }
-    }
-    memcpy(cpu->brand, brand, 48);
-    const unsigned max_ext = __get_cpuid_max(0x80000000u, NULL);
-    if ((max_leaf >= 4 && read_cache_leaf(4, cpu) > 0) ||
-        (max_ext >= 0x8000001Du && read_cache_leaf(0x8000001Du, cpu) > 0)) {
-        cpu->source = "cpuid";
-    }
-}
-#endif
-
-static long
-read_long(const char *dir, const char *file)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    FILE *f = fopen(path, "r");
-    long v = -1;
-    char unit = 0;
-    if (f != NULL) {
-        if (fscanf(f, "%ld%c", &v, &unit) < 1) {
-            v = -1;
-        }
-        fclose(f);
-    }
-    return unit == 'K' ? v * 1024 : unit == 'M' ? v * 1024 * 1024 : v;
-}
-
-/* Linux's view of the same tables, for CPUs whose CPUID says nothing. */
-static void
-read_sysfs(lc_cpu *cpu)
-{
-    int found = 0;
-    for (int i = 0; i < 8; i++) {
-        char dir[96], type[32] = "";
-        snprintf(dir, sizeof dir, "/sys/devices/system/cpu/cpu0/cache/index%d", i);
-        const long level = read_long(dir, "level");
-        char path[128];
-        snprintf(path, sizeof path, "%s/type", dir);
-        FILE *f = fopen(path, "r");
-        if (level < 0 || f == NULL || fscanf(f, "%31s", type) != 1 || strcmp(type, "Instruction") == 0) {
-            if (f != NULL) {
-                fclose(f);
-            }
-            continue;
-        }
-        fclose(f);
-        lc_cache k = {.size = (size_t)read_long(dir, "size"),
-                      .ways = (int)read_long(dir, "ways_of_associativity"),
-                      .line = (int)read_long(dir, "coherency_line_size"),
-                      .sets = (int)read_long(dir, "number_of_sets"),
-                      .sharing = 1};
-        lc_cache *dst = level == 1 ? &cpu->l1d : level == 2 ? &cpu->l2 : level == 3 ? &cpu->l3
-                                                                                  : NULL;
-        if (dst != NULL && k.ways > 0 && k.line > 0 && k.sets > 0) {
-            *dst = k;
-            found++;
-        }
-    }
-    if (found > 0) {
-        cpu->source = "sysfs";
-    }
-}
-
-/* A level nothing reported: a common size, so the model still works. */
-static void
-assume(lc_cache *k, size_t size, int ways)
-{
-    if (k->size == 0 || k->ways <= 0 || k->line <= 0 || k->sets <= 0) {
-        *k = (lc_cache){.size = size, .ways = ways, .line = 64, .sharing = 1};
-        k->sets = (int)(size / ((size_t)ways * 64));
-    }
-}
-
-static void
-read_cpu(void)
-{
-    lc_cpu *cpu = &the_cpu;
-    cpu->source = "assumed";
-#if defined(__x86_64__) || defined(__i386__)
-    read_cpuid(cpu);
-#endif
-    if (strcmp(cpu->source, "assumed") == 0) {
-        read_sysfs(cpu);
-    }
-    assume(&cpu->l1d, 32 << 10, 8);
-    assume(&cpu->l2, 1 << 20, 16);
-    assume(&cpu->l3, 8 << 20, 16);
-}
-
-const lc_cpu *
-lc_cpu_info(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, read_cpu);
-    return &the_cpu;
-}
 
 /* ------------------------------------------------------------------------
  * The parameters: names, limits, defaults.
  */
 const char *const lc_param_names[LC_PARAMS_COUNT] = {
     "kc", "kc_max", "mc", "nc", "kc_direct", "kc_stream", "direct_rows", "direct_cols",
-    "serial_flops", "parallel_bytes",
+    "serial_flops", "parallel_bytes", "direct_block_bytes",
 };
 
 long *
@@ -189,7 +23,7 @@ lc_param(lc_params *p, int i)
 {
     long *const fields[LC_PARAMS_COUNT] = {
         &p->kc, &p->kc_max, &p->mc, &p->nc, &p->kc_direct, &p->kc_stream, &p->direct_rows,
-        &p->direct_cols, &p->serial_flops, &p->parallel_bytes,
+        &p->direct_cols, &p->serial_flops, &p->parallel_bytes, &p->direct_block_bytes,
     };
     return fields[i];
 }
@@ -229,10 +63,11 @@ lc_params_check(const lc_params *p, const lc_kernel_ops *ops, size_t es)
     }
     if (p->direct_rows < 0 || p->direct_cols < 0 || p->serial_flops < 0 ||
         p->parallel_bytes < 0 || p->serial_flops > BYTES_LIMIT ||
-        p->parallel_bytes > BYTES_LIMIT ||
+        p->parallel_bytes > BYTES_LIMIT || p->direct_block_bytes < 1 ||
+        p->direct_block_bytes > BYTES_LIMIT ||
         p->direct_rows > BYTES_LIMIT || p->direct_cols > BYTES_LIMIT) {
-        return "direct_rows, direct_cols, serial_flops and parallel_bytes must be in "
-               "[0, 2**40]";
+        return "direct_rows, direct_cols, serial_flops, parallel_bytes and "
+               "direct_block_bytes must be in [0, 2**40] (direct_block_bytes at least 1)";
     }
     return NULL;
 }
@@ -338,10 +173,16 @@ apply_model(const lc_cpu *cpu, const lc_kernel_ops *ops, size_t es, lc_params *b
     b->kc_direct = (long)(l1->size / 2 / ((size_t)ops->dnr * es));
     b->kc_direct = LC_MAX(b->kc_direct / 8 * 8, kc_for_c_round_trip(ops->dmr, ops->dnr));
     b->kc_direct = LC_MIN(b->kc_direct, 256L);
+    /* A direct sweep reads a kc x (a thread's columns) block of B once per
+     * tile of rows: a quarter of L2 keeps it there. Sapphire Rapids, float64,
+     * 2 threads: the best kc_direct was 208 at 256 columns, 104 at 1024 and
+     * about 48 at 3072, which this rule gives within a step. */
+    b->direct_block_bytes = (long)(l2->size / 4);
     /* Wide direct tiles (AVX-512) load B once per 4 vectors of FMAs and
      * beat packing for a few hundred rows; narrow ones only for a few. */
     b->direct_rows = ops->dnr * (int)es >= 256 ? 256 : 64;
-    static const int modelled[] = {0, 1, 2, 3, 4, 6};  /* kc .. kc_direct, direct_rows */
+    /* kc .. kc_direct, direct_rows, direct_block_bytes */
+    static const int modelled[] = {0, 1, 2, 3, 4, 6, 10};
     for (size_t i = 0; i < sizeof modelled / sizeof modelled[0]; i++) {
         b->origin[modelled[i]] = LC_FROM_MODEL;
     }

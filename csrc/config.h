@@ -16,25 +16,9 @@
 
 #include <stddef.h>
 
+#include "cpu.h"
 #include "kernels/kernels.h"
 #include "types.h"
-
-/* One level of data cache. */
-typedef struct {
-    size_t size;  /* bytes */
-    int ways;     /* associativity */
-    int line;     /* bytes */
-    int sets;
-    int sharing;  /* logical CPUs sharing it */
-} lc_cache;
-
-typedef struct {
-    char vendor[13];   /* "GenuineIntel", "AuthenticAMD", ... */
-    int family, model, stepping; /* CPUID's display family and model */
-    char brand[49];
-    lc_cache l1d, l2, l3;
-    const char *source; /* "cpuid", "sysfs" or "assumed" */
-} lc_cpu;
 
 /* Where a value comes from, weakest first. */
 typedef enum {
@@ -50,14 +34,14 @@ typedef enum {
  * are in the order of lc_param_names (config.c), the names get_config(),
  * the environment variables and the tuner use.
  */
-#define LC_PARAMS_COUNT 10
+#define LC_PARAMS_COUNT 11
 typedef struct {
     long kc;          /* packed path: K block */
     long kc_max;      /* a K up to this stays one block (BLIS's maximum
                        * blocksize): a short second block would cost a whole
                        * round trip of C. Follows kc unless set itself. */
     long mc, nc;      /* packed path: rows of A per block, columns of B */
-    long kc_direct;   /* direct path: rows of B per sweep across j */
+    long kc_direct;   /* direct path: rows of B per sweep across j, at most */
     long kc_stream;   /* the same for a single tile of rows (a GEMV) */
     /* The direct path takes at most direct_rows rows, or any number when the
      * product has at most direct_cols columns: reading B from cache for
@@ -66,6 +50,8 @@ typedef struct {
     long direct_rows, direct_cols;
     long serial_flops;   /* below this, one thread and no OpenMP region */
     long parallel_bytes; /* direct path: B is split between threads from this size */
+    long direct_block_bytes; /* direct path: the K block of B a thread sweeps
+                              * (its kc x columns) at most this big */
     lc_origin origin[LC_PARAMS_COUNT];
     const char *measured; /* the measured table's row (its provenance), or NULL */
 } lc_params;
@@ -81,9 +67,6 @@ typedef struct {
     lc_params f32, f64;             /* in use */
     lc_params f32_model, f64_model; /* defaults and the model alone, for reports */
 } lc_context;
-
-/* This CPU, read once (thread-safe). */
-const lc_cpu *lc_cpu_info(void);
 
 /* The context for `kernels` on this CPU, from defaults, the model and the
  * table of measured values. Returns 0, or -1 with *why pointing at a static

@@ -88,6 +88,32 @@ balanced_kc(ptrdiff_t k, ptrdiff_t target, ptrdiff_t max)
     return LC_MIN(even, max);
 }
 
+/* The direct path's K block. Several tiles of rows: each reuses a K block
+ * of B from cache, so the block (kc x the thread's columns) stays within
+ * direct_block_bytes, and kc_direct. One tile of rows and a big B (a
+ * GEMV): B streams from memory a few rows at a time. Else the whole chain
+ * in one pass. */
+static ptrdiff_t
+direct_kc(const lc_gemm_args *g, const lc_gemm_plan *plan, const lc_params *bl,
+          const lc_kernel_ops *ops, size_t b_bytes)
+{
+    const ptrdiff_t row_tiles = (g->m + ops->dmr - 1) / ops->dmr;
+    const ptrdiff_t col_tiles = (g->n + ops->dnr - 1) / ops->dnr;
+    ptrdiff_t target = g->k;
+    if (row_tiles > 1) {
+        const ptrdiff_t cols = plan->split_rows
+                                   ? g->n
+                                   : (col_tiles + plan->threads - 1) / plan->threads * ops->dnr;
+        const ptrdiff_t fit = bl->direct_block_bytes /
+                              (ptrdiff_t)((size_t)LC_MIN(cols, g->n) * lc_dtype_size(g->dtype));
+        target = LC_MIN((ptrdiff_t)bl->kc_direct, LC_MAX(fit / 8 * 8, (ptrdiff_t)16));
+    }
+    else if (col_tiles > 1 && b_bytes > (size_t)bl->parallel_bytes) {
+        target = bl->kc_stream;
+    }
+    return balanced_kc(g->k, target, target);
+}
+
 static int
 plan_direct(const lc_gemm_args *g, lc_gemm_plan *plan, int nthreads, double flops)
 {
@@ -112,13 +138,7 @@ plan_direct(const lc_gemm_args *g, lc_gemm_plan *plan, int nthreads, double flop
         plan->split_rows = col_tiles < nthreads && row_tiles > col_tiles;
         plan->threads = clamp_threads(nthreads, plan->split_rows ? row_tiles : col_tiles);
     }
-    /* Several tiles of rows: each reuses a K block of B from cache. One tile
-     * of rows and a big B (a GEMV): B streams from memory a few rows at a
-     * time. Else the whole chain in one pass. */
-    const ptrdiff_t target = row_tiles > 1                                     ? bl->kc_direct
-                             : col_tiles > 1 && b_bytes > (size_t)bl->parallel_bytes ? bl->kc_stream
-                                                                                   : g->k;
-    plan->kc = balanced_kc(g->k, target, target);
+    plan->kc = direct_kc(g, plan, bl, ops, b_bytes);
     return 1;
 }
 

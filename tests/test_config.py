@@ -21,7 +21,7 @@ from linearc import _linearc
 
 CONFIG = _linearc._build_config()
 PARAMS = ("kc", "kc_max", "mc", "nc", "kc_direct", "kc_stream", "direct_rows", "direct_cols",
-          "serial_flops", "parallel_bytes")
+          "serial_flops", "parallel_bytes", "direct_block_bytes")
 ORIGINS = {"default", "model", "measured", "tuned", "environment"}
 ISAS = CONFIG["isa_supported"].split()
 SIZES = {"float32": 4, "float64": 8}
@@ -76,7 +76,8 @@ def model(cpu: dict, tile: tuple[int, int], direct_tile: tuple[int, int], size: 
     nc = min(max(nc // nr * nr, nr), 16384)
     dmr, dnr = direct_tile
     kc_direct = max(l1["size"] // 2 // (dnr * size) // 8 * 8, c_round_trip_kc(dmr, dnr))
-    return {"kc": kc, "mc": mc, "nc": nc, "kc_direct": min(kc_direct, 256)}
+    return {"kc": kc, "mc": mc, "nc": nc, "kc_direct": min(kc_direct, 256),
+            "direct_block_bytes": l2["size"] // 4}
 
 
 @pytest.fixture(scope="module", params=ISAS)

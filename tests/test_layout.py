@@ -21,7 +21,7 @@ if not CSRC.is_dir():  # an installed copy of the tests, without the sources
 
 SOURCES = sorted(p for p in CSRC.rglob("*") if p.suffix in (".c", ".h"))
 # The C core, which knows nothing of Python (docs/design.md, "Layers").
-PURE_C = {"common", "types", "threads", "config", "workspace", "pack", "gemm", "gemm_parts",
+PURE_C = {"common", "types", "threads", "cpu", "config", "workspace", "pack", "gemm", "gemm_parts",
           "gemm_blocked", "gemm_args", "rng",
           "dispatch", "kernels/kernels", "kernels/generic", "kernels/avx2",
           "kernels/avx512"}

@@ -52,14 +52,23 @@ def test_k_past_kc_max_is_cut_into_even_blocks(dtype):
         assert kc % 8 == 0
 
 
-def test_direct_path_blocks_k_by_kc_direct():
-    d = CONFIG["float32"]
-    rows = min(64, d["direct_rows"])
-    k = 2 * d["kc_direct"] + 1
-    p = plan(rows, 1024, k, "float32")
-    assert p["path"] == "direct"
-    assert p["kc"] <= d["kc_direct"]
-    assert len(blocks(k, p["kc"])) == 3
+def test_direct_path_k_block():
+    """With several tiles of rows, the direct path's K block is at most
+    kc_direct rows, and the block of B a thread sweeps (rows x its columns)
+    at most direct_block_bytes: narrow layers take kc_direct, wide ones a
+    smaller block; both balanced over K."""
+    d = CONFIG["float64"]
+    dmr, dnr = d["direct_tile"]
+    rows = min(4 * dmr, d["direct_rows"])
+    narrow = plan(rows, dnr * 2, 4 * d["kc_direct"] + 1, "float64")
+    assert narrow["path"] == "direct" and narrow["threads"] == 1
+    assert narrow["kc"] <= d["kc_direct"]
+    assert len(blocks(4 * d["kc_direct"] + 1, narrow["kc"])) == 5
+    cols = d["direct_block_bytes"] // (8 * 64)  # a 64-row block of them fills it
+    wide = plan(rows, cols, 1024, "float64")
+    assert wide["path"] == "direct" and wide["threads"] == 1
+    assert wide["kc"] * cols * 8 <= d["direct_block_bytes"]
+    assert wide["kc"] < d["kc_direct"] and wide["kc"] % 8 == 0
 
 
 def test_plan_reports_threads_and_blocks():

@@ -50,7 +50,7 @@ def get_config() -> dict[str, Any]:
     (the GEMM's fixed limits), and for each of float32 and float64: the
     register tiles and every planner parameter in use (kc, kc_max, mc, nc,
     kc_direct, kc_stream, direct_rows, direct_cols, serial_flops,
-    parallel_bytes), "origin" (where each comes from: default,
+    parallel_bytes, direct_block_bytes), "origin" (where each comes from: default,
     model, measured, tuned or environment), "model" (what the defaults and
     the cache model alone give) and "measured" (the provenance of the
     measured values used, or None); "tuning": whether this machine's

@@ -63,6 +63,7 @@ class _Params(TypedDict):
     direct_cols: int  # or any number of rows with up to this many columns
     serial_flops: int  # below this, one thread
     parallel_bytes: int  # the direct path splits B between threads from this size
+    direct_block_bytes: int  # the direct path's K block of B per thread, at most
 
 class _Origins(TypedDict):
     kc: _Origin
@@ -75,6 +76,7 @@ class _Origins(TypedDict):
     direct_cols: _Origin
     serial_flops: _Origin
     parallel_bytes: _Origin
+    direct_block_bytes: _Origin
 
 class _DtypeConfig(_Params):
     tile: tuple[int, int]  # MR, NR of the packed register tile

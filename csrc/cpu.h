@@ -1,0 +1,31 @@
+/*
+ * This CPU, as the block-size model needs it: who made it, which model it
+ * says it is (a hypervisor may mask this), and its data caches, read from
+ * CPUID on x86 and from Linux's sysfs elsewhere. Pure C, no Python.
+ */
+#ifndef LINEARC_CPU_H
+#define LINEARC_CPU_H
+
+#include <stddef.h>
+
+/* One level of data cache. */
+typedef struct {
+    size_t size;  /* bytes */
+    int ways;     /* associativity */
+    int line;     /* bytes */
+    int sets;
+    int sharing;  /* logical CPUs sharing it */
+} lc_cache;
+
+typedef struct {
+    char vendor[13];   /* "GenuineIntel", "AuthenticAMD", ... */
+    int family, model, stepping; /* CPUID's display family and model */
+    char brand[49];
+    lc_cache l1d, l2, l3;
+    const char *source; /* "cpuid", "sysfs" or "assumed" */
+} lc_cpu;
+
+/* This CPU, read once (thread-safe). */
+const lc_cpu *lc_cpu_info(void);
+
+#endif
