@@ -9,9 +9,12 @@ contender pays for a Python function call the others do not.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+
 import numpy as np
 
-from . import mkl
+from . import BENCHMARKS, mkl
 
 FORWARD, FORWARD_OUT, BACKWARD = "forward", "forward_out", "backward"
 NAMES = ("linearc", "numpy", "torch", "mkl")
@@ -60,7 +63,25 @@ class Linearc(Contender):
 
     def describe(self):
         return dict(self.linearc.get_config(),
-                    threads=self.linearc.get_num_threads())
+                    threads=self.linearc.get_num_threads(), **source(self.linearc))
+
+
+def source(module) -> dict:
+    """Which linearc was timed: its folder, and the commit of this checkout
+    when it is this checkout's (an installed copy elsewhere is easy to time
+    by mistake: `pip install .` leaves one in site-packages)."""
+    folder = os.path.dirname(os.path.abspath(module.__file__))
+    repo = os.path.dirname(BENCHMARKS)
+    ours = os.path.commonpath([folder, repo]) == repo
+    commit = None
+    if ours:
+        try:
+            commit = subprocess.run(
+                ["git", "-C", repo, "describe", "--always", "--dirty"],
+                capture_output=True, text=True, timeout=10).stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            commit = None
+    return {"module": folder, "this_checkout": ours, "commit": commit}
 
 
 class NumPy(Contender):

@@ -116,6 +116,11 @@ def describe(info: dict) -> list[str]:
     lines.append(f"linearc {lin.get('version')}, isa {lin.get('isa')} "
                  f"(supported {' '.join(lin.get('isa_supported', []))}), "
                  f"{lin.get('compiler')}; caches {lin.get('caches')}")
+    if lin.get("this_checkout"):
+        lines.append(f"linearc from this checkout, {lin.get('commit')}")
+    elif lin.get("module"):
+        lines.append(f"linearc from {lin['module']}: NOT this checkout "
+                     "(an installed copy; `pip install -e .` times the source here)")
     for name in ("numpy", "torch", "mkl"):
         d = c.get(name)
         if d is None:
