@@ -34,6 +34,16 @@ CASES = [
     ("GEMV (1,4096)->4096", (1, 4096), 4096, "float64", False),
 ]
 
+# --large: the shapes whose speed is the GEMM's, not the call's.
+LARGE = [
+    ("small (64,256)->256", (64, 256), 256, "float64", False),
+    ("tall-skinny (100000,64)->64", (100000, 64), 64, "float32", False),
+    ("tall-skinny (100000,64)->64", (100000, 64), 64, "float64", False),
+    ("medium (256,1024)->1024", (256, 1024), 1024, "float32", False),
+    ("medium (256,1024)->1024", (256, 1024), 1024, "float64", False),
+    ("square (2048,2048)->2048", (2048, 2048), 2048, "float64", False),
+]
+
 CHILD = r"""
 import json, statistics, sys, time
 import numpy as np
@@ -52,7 +62,7 @@ for name, shape, n, dtype, with_out in cases:
     for _ in range(15):
         start = time.perf_counter()
         count = 0
-        while time.perf_counter() - start < 0.02:
+        while time.perf_counter() - start < 0.02 or count == 0:
             call()
             count += 1
         per.append((time.perf_counter() - start) / count)
@@ -74,17 +84,24 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baseline", required=True, help="src folder of the other build")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--large", action="store_true",
+                    help="time the GEMM-bound shapes instead of the per-call ones")
+    ap.add_argument("--isa", choices=("avx512", "avx2", "generic"),
+                    help="LINEARC_ISA for both builds")
     args = ap.parse_args()
+    cases = LARGE if args.large else CASES
+    if args.isa:
+        os.environ["LINEARC_ISA"] = args.isa
     times = {"this": [], "baseline": []}
     for r in range(args.rounds):
         order = ("this", "baseline") if r % 2 == 0 else ("baseline", "this")
         for which in order:
-            times[which].append(run(None if which == "this" else args.baseline, CASES))
-    print(f"{'case':<24} {'dtype':<8} {'this':>11} {'baseline':>11} {'this/baseline':>14}")
-    for i, (name, _, _, dtype, _) in enumerate(CASES):
+            times[which].append(run(None if which == "this" else args.baseline, cases))
+    print(f"{'case':<28} {'dtype':<8} {'this':>11} {'baseline':>11} {'this/baseline':>14}")
+    for i, (name, _, _, dtype, _) in enumerate(cases):
         mine = statistics.median(t[i] for t in times["this"])
         base = statistics.median(t[i] for t in times["baseline"])
-        print(f"{name:<24} {dtype:<8} {mine * 1e6:9.2f}us {base * 1e6:9.2f}us "
+        print(f"{name:<28} {dtype:<8} {mine * 1e6:9.2f}us {base * 1e6:9.2f}us "
               f"{mine / base:13.2f}x")
     return 0
 

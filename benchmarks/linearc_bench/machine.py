@@ -107,6 +107,18 @@ def machine_info(contenders, threads: int, dropped: dict) -> dict:
     }
 
 
+def _caches(cpu: dict) -> str:
+    """get_config()["cpu"]'s caches as "L1d 48 KiB 12-way, L2 ..."."""
+    parts = []
+    for name in ("l1d", "l2", "l3"):
+        c = cpu.get(name)
+        if c and c.get("size"):
+            size = c["size"] // 1024
+            text = f"{size // 1024} MiB" if size >= 1024 and size % 1024 == 0 else f"{size} KiB"
+            parts.append(f"{name.upper().replace('D', 'd')} {text} {c.get('ways')}-way")
+    return ", ".join(parts) or "unknown"
+
+
 def describe(info: dict) -> list[str]:
     """Lines naming the machine and the versions, for console and report."""
     c = info["contenders"]
@@ -115,7 +127,7 @@ def describe(info: dict) -> list[str]:
     lin = c.get("linearc", {})
     lines.append(f"linearc {lin.get('version')}, isa {lin.get('isa')} "
                  f"(supported {' '.join(lin.get('isa_supported', []))}), "
-                 f"{lin.get('compiler')}; caches {lin.get('caches')}")
+                 f"{lin.get('compiler')}; caches {_caches(lin.get('cpu') or {})}")
     if lin.get("this_checkout"):
         lines.append(f"linearc from this checkout, {lin.get('commit')}")
     elif lin.get("module"):
