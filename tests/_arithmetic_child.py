@@ -53,7 +53,9 @@ def main() -> None:
         # inf - inf make NaNs of the hardware's choosing) in every operand.
         specials = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0], dtype)
         specials_bits = specials.view(np.uint32 if dtype == np.float32 else np.uint64)
-        specials_bits[1] |= 0x12345  # a payload
+        # a payload; a NumPy scalar of the array's type, since NumPy 1.x
+        # promotes uint64 | int to float64 and refuses it
+        specials_bits[1] |= specials_bits.dtype.type(0x12345)
         for m, k, n in SHAPES[:4]:
             layer = linearc.Linear(k, n, dtype=dtype, seed=7)
             x = rng.standard_normal((m, k)).astype(dtype)
