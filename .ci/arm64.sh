@@ -88,6 +88,14 @@ done
 say "GEMM core: $(tail -1 "$work/ref.txt" | cut -d' ' -f2) hashes equal on x86-64 ($x86_sets) and aarch64 (neon generic)"
 
 # --- 2. the extension, cross-built, under the aarch64 Python -----------------
+# It is compiled against this Python's headers, so they must be the target's
+# version (Debian bookworm: 3.11).
+host_ver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+target_ver=$("${qpython[@]}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+if [[ $host_ver != "$target_ver" ]]; then
+    echo "arm64: this Python is $host_ver; the aarch64 one is $target_ver: cannot cross-build" >&2
+    exit 1
+fi
 (cd "$repo" && git ls-files -z | xargs -0 cp --parents -t "$work") # a scratch copy
 mkdir "$work/build"
 (cd "$work" && CC=aarch64-linux-gnu-gcc LDSHARED="aarch64-linux-gnu-gcc -shared" \

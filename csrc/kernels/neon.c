@@ -255,7 +255,7 @@ PACKED_TILE(double, f64, 2, tile_neon_f64_6x8)
         const int last = nr - L * (VECS - 1); /* lanes of the last vector */            \
         V acc[DMR][DVECS];                                                              \
         TILE_START(V, LOAD, L, 1)                                                       \
-        _Pragma("GCC unroll 2") for (ptrdiff_t p = 0; p < kc; p++)                      \
+        _Pragma("GCC unroll 1") for (ptrdiff_t p = 0; p < kc; p++)                      \
         {                                                                               \
             const T *bp = b + p * ldb;                                                  \
             V bv[DVECS];                                                                \
@@ -271,6 +271,9 @@ PACKED_TILE(double, f64, 2, tile_neon_f64_6x8)
                 {                                                                       \
                     acc[i][v] = FMA_N(acc[i][v], bv[v], ai);                            \
                 }                                                                       \
+                /* Loads of A stay with their row: hoisted, 6 of them beside 24    \
+                 * accumulators and 4 of B took 34 registers and spilled two. */  \
+                __asm__ volatile("" ::: "memory");                                      \
             }                                                                           \
         }                                                                               \
         TILE_STORE(STORE, CANON, L, 1)                                                  \
