@@ -4,12 +4,20 @@ Only what pyproject.toml cannot say lives here: the extension's sources, NumPy's
 include directory, and the OpenMP flags, found by compiling a probe so that a
 compiler without OpenMP still builds a (serial) module.
 
+Every kernel file is compiled on every architecture: each is guarded by its
+architecture's macros (kernels/avx2.c and avx512.c build to nothing off
+x86-64, neon.c to nothing off aarch64), so the compiler's target, not this
+script, decides. A cross-compiler (CC=aarch64-linux-gnu-gcc, as .ci/arm64.sh
+does) builds for its own target; the OpenMP probe then only compiles and
+links, since a program for another architecture cannot run here.
+
 Environment knobs, for CI and development:
   LINEARC_WERROR=1    add -Werror
   LINEARC_SANITIZE=1  build with -fsanitize=address,undefined (tests preload libasan)
   LINEARC_NO_OPENMP=1 skip the probe and build the serial module
 """
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -35,6 +43,20 @@ def _compiler() -> str:
     return os.environ.get("CC") or sysconfig.get_config_var("CC").split()[0] or "cc"
 
 
+def _cross_compiling(cc: str) -> bool:
+    """True when cc builds for another architecture than this machine's
+    (its -dumpmachine triple does not start with platform.machine())."""
+    try:
+        triple = subprocess.run([cc, "-dumpmachine"], check=True, capture_output=True,
+                                text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return False
+    host = platform.machine().lower()
+    aliases = {"amd64": "x86_64", "arm64": "aarch64"}
+    host = aliases.get(host, host)
+    return bool(triple) and not triple.split("-")[0].lower() == host
+
+
 def openmp_flags() -> tuple[list[str], list[str]]:
     """(compile flags, link flags) that build and run an OpenMP program, or ([], [])."""
     if os.environ.get("LINEARC_NO_OPENMP") == "1":
@@ -42,6 +64,7 @@ def openmp_flags() -> tuple[list[str], list[str]]:
     cc = _compiler()
     if shutil.which(cc) is None:
         return [], []
+    cross = _cross_compiling(cc)
     for flag in ("-fopenmp", "-qopenmp"):
         with tempfile.TemporaryDirectory() as tmp:
             src = os.path.join(tmp, "probe.c")
@@ -51,7 +74,8 @@ def openmp_flags() -> tuple[list[str], list[str]]:
             try:
                 subprocess.run([cc, flag, src, "-o", exe], check=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                subprocess.run([exe], check=True, timeout=30)
+                if not cross:  # a foreign binary cannot run here: linking is the test
+                    subprocess.run([exe], check=True, timeout=30)
             except (OSError, subprocess.SubprocessError):
                 continue
             return [flag], [flag]

@@ -86,6 +86,93 @@ read_cpuid(lc_cpu *cpu)
 }
 #endif
 
+#if defined(__aarch64__)
+/* The Main ID Register: implementer, variant, part and revision. Linux
+ * exports it per CPU in sysfs, and /proc/cpuinfo shows its fields. */
+static int
+read_midr(unsigned long long *midr)
+{
+    FILE *f = fopen("/sys/devices/system/cpu/cpu0/regs/identification/midr_el1", "r");
+    if (f != NULL) {
+        const int ok = fscanf(f, "%llx", midr) == 1;
+        fclose(f);
+        if (ok) {
+            return 1;
+        }
+    }
+    f = fopen("/proc/cpuinfo", "r");
+    if (f == NULL) {
+        return 0;
+    }
+    unsigned impl = 0, variant = 0, part = 0, rev = 0;
+    int seen = 0;
+    char line[256];
+    while (fgets(line, sizeof line, f) != NULL && seen != 15) {
+        unsigned v;
+        if (sscanf(line, "CPU implementer : %x", &v) == 1) {
+            impl = v, seen |= 1;
+        }
+        else if (sscanf(line, "CPU variant : %x", &v) == 1) {
+            variant = v, seen |= 2;
+        }
+        else if (sscanf(line, "CPU part : %x", &v) == 1) {
+            part = v, seen |= 4;
+        }
+        else if (sscanf(line, "CPU revision : %u", &v) == 1) {
+            rev = v, seen |= 8;
+        }
+    }
+    fclose(f);
+    if ((seen & 5) != 5) {
+        return 0;
+    }
+    *midr = (unsigned long long)impl << 24 | (unsigned long long)(variant & 15) << 20 |
+            (unsigned long long)(part & 0xFFF) << 4 | (rev & 15);
+    return 1;
+}
+
+/* On aarch64: vendor is the implementer, family its MIDR code, model the
+ * part number, stepping variant * 16 + revision; the brand names the core
+ * when it is one of a few common ones. */
+static void
+read_aarch64_id(lc_cpu *cpu)
+{
+    unsigned long long midr = 0;
+    if (!read_midr(&midr)) {
+        return;
+    }
+    const unsigned impl = (unsigned)(midr >> 24) & 0xFF, part = (unsigned)(midr >> 4) & 0xFFF;
+    static const struct {
+        unsigned code;
+        const char *name;
+    } implementers[] = {{0x41, "ARM"},     {0x42, "Broadcom"}, {0x43, "Cavium"},
+                        {0x46, "Fujitsu"}, {0x48, "HiSilicon"}, {0x4E, "NVIDIA"},
+                        {0x51, "Qualcomm"}, {0x61, "Apple"},   {0xC0, "Ampere"}};
+    static const struct {
+        unsigned impl, part;
+        const char *name;
+    } cores[] = {{0x41, 0xD03, "Cortex-A53"},  {0x41, 0xD07, "Cortex-A57"},
+                 {0x41, 0xD08, "Cortex-A72"},  {0x41, 0xD0B, "Cortex-A76"},
+                 {0x41, 0xD0C, "Neoverse-N1"}, {0x41, 0xD40, "Neoverse-V1"},
+                 {0x41, 0xD49, "Neoverse-N2"}, {0x41, 0xD4F, "Neoverse-V2"},
+                 {0xC0, 0xAC3, "Ampere-1"}};
+    snprintf(cpu->vendor, sizeof cpu->vendor, "0x%02X", impl);
+    for (size_t i = 0; i < sizeof implementers / sizeof implementers[0]; i++) {
+        if (implementers[i].code == impl) {
+            snprintf(cpu->vendor, sizeof cpu->vendor, "%s", implementers[i].name);
+        }
+    }
+    cpu->family = (int)impl;
+    cpu->model = (int)part;
+    cpu->stepping = (int)(((midr >> 20) & 15) * 16 + (midr & 15));
+    for (size_t i = 0; i < sizeof cores / sizeof cores[0]; i++) {
+        if (cores[i].impl == impl && cores[i].part == part) {
+            snprintf(cpu->brand, sizeof cpu->brand, "%s %s", cpu->vendor, cores[i].name);
+        }
+    }
+}
+#endif
+
 static long
 read_long(const char *dir, const char *file)
 {
@@ -156,6 +243,9 @@ read_cpu(void)
     cpu->source = "assumed";
 #if defined(__x86_64__) || defined(__i386__)
     read_cpuid(cpu);
+#endif
+#if defined(__aarch64__)
+    read_aarch64_id(cpu);
 #endif
     if (strcmp(cpu->source, "assumed") == 0) {
         read_sysfs(cpu);

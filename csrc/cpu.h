@@ -1,7 +1,8 @@
 /*
  * This CPU, as the block-size model needs it: who made it, which model it
  * says it is (a hypervisor may mask this), and its data caches, read from
- * CPUID on x86 and from Linux's sysfs elsewhere. Pure C, no Python.
+ * CPUID on x86 and from Linux's sysfs elsewhere (on aarch64 the model
+ * from the MIDR register, via sysfs or /proc/cpuinfo). Pure C, no Python.
  */
 #ifndef LINEARC_CPU_H
 #define LINEARC_CPU_H
@@ -18,8 +19,11 @@ typedef struct {
 } lc_cache;
 
 typedef struct {
-    char vendor[13];   /* "GenuineIntel", "AuthenticAMD", ... */
-    int family, model, stepping; /* CPUID's display family and model */
+    char vendor[13];   /* "GenuineIntel", "AuthenticAMD", ...; on aarch64 the
+                        * MIDR implementer: "ARM", "Apple", "Ampere", ... */
+    int family, model, stepping; /* CPUID's display family and model; on
+                                  * aarch64 MIDR's implementer code, part
+                                  * number, and variant * 16 + revision */
     char brand[49];
     lc_cache l1d, l2, l3;
     const char *source; /* "cpuid", "sysfs" or "assumed" */

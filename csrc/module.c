@@ -131,7 +131,8 @@ build_config(PyObject *module, PyObject *Py_UNUSED(ignored))
 #endif
     const lc_gemm_limits lim = lc_gemm_planner_limits();
     return Py_BuildValue(
-        "{sssOsisisisssssNsNsNsN}", "compiler", LINEARC_COMPILER " " __VERSION__, "openmp",
+        "{sssssOsisisisssssNsNsNsN}", "arch", LC_BUILD_ARCH, "compiler",
+        LINEARC_COMPILER " " __VERSION__, "openmp",
         openmp, "openmp_version", omp_version, "threads", lc_state_threads(st), "max_threads",
         LC_MAX_THREADS, "isa", ctx->kernels->name, "isa_supported", lc_supported_isas(),
         "cpu", cpu_dict(), "float32", dtype_dict(ctx, LC_F32), "float64",
@@ -266,7 +267,11 @@ module_exec(PyObject *module)
     if (PyArray_ImportNumPyAPI() < 0) {
         return -1;
     }
-    const char *why = NULL;
+    const char *why = lc_kernel_sets_check();
+    if (why != NULL) {
+        PyErr_Format(PyExc_ImportError, "linearc's kernel tables are inconsistent: %s", why);
+        return -1;
+    }
     const char *request = getenv("LINEARC_ISA");
     const lc_kernel_set *kernels = lc_select_kernels(request, &why);
     if (kernels == NULL) {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import pathlib
+import platform
 
 import numpy as np
 import pytest
@@ -21,7 +22,10 @@ from conftest import run_python, tolerance
 
 TESTS_DIR = pathlib.Path(__file__).resolve().parent
 SUPPORTED = _linearc._build_config()["isa_supported"].split()
-ALL_ISAS = ("avx512", "avx2", "generic")
+ALL_ISAS = ("avx512", "avx2", "neon", "generic")
+# The architecture each kernel set is built for ("any": every build has it).
+ISA_ARCH = {"avx512": "x86-64", "avx2": "x86-64", "neon": "aarch64", "generic": "any"}
+ARCH = _linearc._build_config()["arch"]
 
 
 def child_env(isa=None):
@@ -117,3 +121,46 @@ def test_default_is_best_supported():
     isa, *supported = proc.stdout.split()
     assert supported == SUPPORTED
     assert isa == SUPPORTED[0]
+
+
+def test_arch_is_the_machines():
+    """get_config()["arch"] is the build's architecture, which (for a module
+    that imports at all) is this machine's."""
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower(),
+                                                          platform.machine().lower())
+    expected = {"x86_64": "x86-64", "aarch64": "aarch64"}.get(machine)
+    if expected is not None:
+        assert ARCH == expected
+    import linearc
+    assert linearc.get_config()["arch"] == ARCH
+
+
+def test_supported_sets_are_of_this_arch():
+    """dispatch lists only the sets built for this architecture, plus the
+    portable one, best first."""
+    for isa in SUPPORTED:
+        assert ISA_ARCH[isa] in (ARCH, "any"), (isa, ARCH)
+    assert SUPPORTED[-1] == "generic"
+    assert SUPPORTED == [isa for isa in ALL_ISAS if isa in SUPPORTED]
+    if ARCH == "aarch64":
+        assert SUPPORTED[0] == "neon"
+
+
+@pytest.mark.parametrize("isa", [i for i in ALL_ISAS if ISA_ARCH[i] not in ("any", ARCH)])
+def test_foreign_arch_isa_is_an_import_error(isa):
+    """A kernel set of another architecture is not in this build: importing
+    under it fails and says which architecture each side is."""
+    proc = run_python("import linearc", env=child_env(isa))
+    assert proc.returncode != 0
+    err = proc.stderr
+    assert "ImportError" in err, err
+    assert f"LINEARC_ISA={isa}" in err, err
+    assert f"for {ISA_ARCH[isa]}" in err, err
+    assert f"built for {ARCH}" in err, err
+
+
+def test_show_config_says_built_for():
+    code = "import linearc; linearc.show_config()"
+    proc = run_python(code, env=child_env())
+    assert proc.returncode == 0, proc.stderr
+    assert f"built for {ARCH}" in proc.stdout, proc.stdout

@@ -24,7 +24,7 @@ SOURCES = sorted(p for p in CSRC.rglob("*") if p.suffix in (".c", ".h"))
 PURE_C = {"common", "types", "threads", "cpu", "config", "workspace", "pack", "gemm", "gemm_parts",
           "gemm_blocked", "gemm_args", "rng",
           "dispatch", "kernels/kernels", "kernels/generic", "kernels/avx2",
-          "kernels/avx512"}
+          "kernels/avx512", "kernels/neon"}
 INCLUDE = re.compile(r'^#include "([^"]+)"', re.M)
 
 
@@ -94,6 +94,7 @@ def test_driver_has_no_intrinsics():
     for name in ("gemm.c", "gemm_blocked.c", "pack.c"):
         text = (CSRC / name).read_text()
         assert "immintrin" not in text and "_mm512_" not in text and "_mm256_" not in text
+        assert "arm_neon" not in text and "vfmaq_" not in text
 
 
 def function_lengths(path: Path):

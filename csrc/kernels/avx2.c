@@ -5,6 +5,9 @@
  * stores, which never touch memory outside the mask. Every element is one
  * FMA chain in p order (kernels.h), so the bits match the other sets.
  */
+/* x86-64 only: elsewhere this file compiles to nothing (no immintrin.h,
+ * no target pragma), and dispatch.c does not name this set. */
+#if defined(__x86_64__)
 #pragma GCC target("avx2,fma")
 #include <immintrin.h>
 #include <stdint.h>
@@ -287,8 +290,13 @@ pack_avx2_f64(ptrdiff_t kc, int R, const void *const *rows_, void *dst_)
 
 const lc_kernel_set lc_kernels_avx2 = {
     .name = "avx2",
+    .arch = "x86-64",
     .f32 = {.mr = MR, .nr = 16, .dmr = DMR, .dnr = 16, .tile = tile_avx2_F32,
             .direct = direct_avx2_F32, .pack_transpose = pack_avx2_f32},
     .f64 = {.mr = MR, .nr = 8, .dmr = DMR, .dnr = 8, .tile = tile_avx2_F64,
             .direct = direct_avx2_F64, .pack_transpose = pack_avx2_f64},
 };
+
+#else
+typedef int lc_no_x86_kernels; /* ISO C wants a non-empty unit */
+#endif /* __x86_64__ */

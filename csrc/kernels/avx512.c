@@ -16,6 +16,9 @@
  * rows 4096 floats apart: 12x32 172-179 GFLOP/s, 6x64 187-192 (4112 apart:
  * 182 and 186); float64 with rows 2048 apart: 14x16 80, 6x32 94.
  */
+/* x86-64 only: elsewhere this file compiles to nothing (no immintrin.h,
+ * no target pragma), and dispatch.c does not name this set. */
+#if defined(__x86_64__)
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
 #include <immintrin.h>
 #include <stdint.h>
@@ -369,6 +372,7 @@ pack_avx512_f64(ptrdiff_t kc, int R, const void *const *rows_, void *dst_)
 
 const lc_kernel_set lc_kernels_avx512 = {
     .name = "avx512",
+    .arch = "x86-64",
     .f32 = {.mr = MR_F32, .nr = NR_F32, .dmr = DMR, .dnr = DVECS * 16,
             .tile = tile_avx512_f32_6x64, .direct = direct_avx512_F32,
             .pack_transpose = pack_avx512_f32},
@@ -376,3 +380,7 @@ const lc_kernel_set lc_kernels_avx512 = {
             .tile = tile_avx512_f64_6x32, .direct = direct_avx512_F64,
             .pack_transpose = pack_avx512_f64},
 };
+
+#else
+typedef int lc_no_x86_kernels; /* ISO C wants a non-empty unit */
+#endif /* __x86_64__ */

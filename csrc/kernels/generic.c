@@ -90,6 +90,7 @@ GENERIC_KERNELS(double, f64, fma, GEN_MR, GEN_NR)
 
 const lc_kernel_set lc_kernels_generic = {
     .name = "generic",
+    .arch = "any",
     .f32 = {.mr = GEN_MR, .nr = GEN_NR, .dmr = GEN_MR, .dnr = GEN_NR,
             .tile = tile_generic_f32, .direct = direct_generic_f32},
     .f64 = {.mr = GEN_MR, .nr = GEN_NR, .dmr = GEN_MR, .dnr = GEN_NR,

@@ -71,13 +71,40 @@ typedef struct {
 } lc_kernel_ops;
 
 typedef struct {
-    const char *name; /* "avx512", "avx2" or "generic": LINEARC_ISA's values */
+    const char *name; /* "avx512", "avx2", "neon" or "generic": LINEARC_ISA's values */
+    const char *arch; /* the architecture it runs on: "x86-64", "aarch64", or "any" */
     lc_kernel_ops f32, f64;
 } lc_kernel_set;
 
+/* The architecture this module is built for, as get_config()["arch"] says. */
+#if defined(__x86_64__)
+#define LC_BUILD_ARCH "x86-64"
+#elif defined(__aarch64__)
+#define LC_BUILD_ARCH "aarch64"
+#elif defined(__powerpc64__)
+#define LC_BUILD_ARCH "ppc64"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define LC_BUILD_ARCH "riscv64"
+#elif defined(__s390x__)
+#define LC_BUILD_ARCH "s390x"
+#elif defined(__i386__)
+#define LC_BUILD_ARCH "x86"
+#elif defined(__arm__)
+#define LC_BUILD_ARCH "arm"
+#else
+#define LC_BUILD_ARCH "unknown"
+#endif
+
+/* Each set exists only in a build for its architecture: kernels/avx2.c and
+ * avx512.c compile to nothing off x86-64, neon.c to nothing off aarch64. */
 extern const lc_kernel_set lc_kernels_generic;
+#if defined(__x86_64__)
 extern const lc_kernel_set lc_kernels_avx2;
 extern const lc_kernel_set lc_kernels_avx512;
+#endif
+#if defined(__aarch64__)
+extern const lc_kernel_set lc_kernels_neon;
+#endif
 
 /* The largest tile over all kernel sets, for packing-row tables. */
 #define LC_MAX_MR 16

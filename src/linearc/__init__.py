@@ -42,9 +42,10 @@ __all__ = [
 def get_config() -> dict[str, Any]:
     """How linearc was built and what it runs on, as numbers in dicts.
 
-    Keys: version, compiler, openmp (bool), openmp_version, threads,
+    Keys: version, arch (the architecture this build is for: "x86-64",
+    "aarch64", ...), compiler, openmp (bool), openmp_version, threads,
     max_threads, isa (the kernel set in use, which
-    LINEARC_ISA=avx512|avx2|generic can lower), isa_supported (list), cpu
+    LINEARC_ISA=avx512|avx2|neon|generic can lower), isa_supported (list), cpu
     (vendor, family, model, stepping, brand, and the caches l1d, l2, l3 as
     dicts of size, ways, line, sets, sharing, from CPUID or sysfs), planner
     (the GEMM's fixed limits), and for each of float32 and float64: the
@@ -61,7 +62,7 @@ def get_config() -> dict[str, Any]:
     """
     raw = _linearc._build_config()
     config: dict[str, Any] = {"version": __version__}
-    for key in ("compiler", "openmp", "openmp_version", "threads", "max_threads", "isa"):
+    for key in ("arch", "compiler", "openmp", "openmp_version", "threads", "max_threads", "isa"):
         config[key] = raw[key]
     config["isa_supported"] = raw["isa_supported"].split()
     config["cpu"] = raw["cpu"]
@@ -101,7 +102,8 @@ def _describe(config: dict[str, Any]) -> dict[str, str]:
         "openmp": (f"yes ({config['openmp_version']})" if config["openmp"]
                    else "no (built without OpenMP: the GEMM runs on one thread)"),
         "threads": f"{config['threads']} (at most {config['max_threads']})",
-        "isa": f"{config['isa']} (supported: {' '.join(config['isa_supported'])})",
+        "isa": (f"{config['isa']} (supported: {' '.join(config['isa_supported'])}; "
+                f"built for {config['arch']})"),
         "cpu": (f"{cpu['brand'].strip() or cpu['vendor']} (family {cpu['family']}, "
                 f"model {cpu['model']}, stepping {cpu['stepping']})"),
         "caches": ", ".join(

@@ -91,12 +91,13 @@ class _Planner(TypedDict):
 
 class _BuildConfig(TypedDict):
     # What _build_config() returns; get_config() reshapes it.
+    arch: str  # "x86-64", "aarch64", ...: what this build is for
     compiler: str
     openmp: bool
     openmp_version: int
     threads: int
     max_threads: int  # set_num_threads() accepts 1..max_threads
-    isa: Literal["avx512", "avx2", "generic"]
+    isa: Literal["avx512", "avx2", "neon", "generic"]
     isa_supported: str  # space separated, best first
     cpu: _Cpu
     float32: _DtypeConfig
