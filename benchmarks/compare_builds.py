@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Time two builds of linearc against each other, interleaved, in one run.
 
-    python benchmarks/compare_builds.py --baseline DIR [--rounds 7]
+    python benchmarks/compare_builds.py --baseline DIR [--rounds 7] [--large] [--isa ISA]
+    python benchmarks/compare_builds.py --untuned-baseline [--large]
 
 DIR is the `src` folder of another linearc checkout with its extension built
 in place (`git worktree add /tmp/base <commit> && cd /tmp/base &&
@@ -11,7 +12,9 @@ times every case in bursts (a warm-up, then the median of a burst) after a
 pause that lets idle threads fall asleep. The report gives the median over
 rounds of each build's time per call and the ratio this/baseline (below 1:
 this build is faster). This is how the per-call and GEMV limits of a change
-are checked ("within 10% / 5% of before").
+are checked ("within 10% / 5% of before"). With --untuned-baseline both
+sides are this build, the baseline with LINEARC_TUNING=off: the tuner's
+values (`python -m linearc tune`) against the cache model's.
 """
 from __future__ import annotations
 
@@ -41,6 +44,9 @@ LARGE = [
     ("tall-skinny (100000,64)->64", (100000, 64), 64, "float64", False),
     ("medium (256,1024)->1024", (256, 1024), 1024, "float32", False),
     ("medium (256,1024)->1024", (256, 1024), 1024, "float64", False),
+    ("MLP (8,512,768)->3072", (8, 512, 768), 3072, "float32", False),
+    ("MLP (8,512,768)->3072", (8, 512, 768), 3072, "float64", False),
+    ("square (2048,2048)->2048", (2048, 2048), 2048, "float32", False),
     ("square (2048,2048)->2048", (2048, 2048), 2048, "float64", False),
 ]
 
@@ -71,8 +77,10 @@ print(json.dumps({"file": linearc.__file__, "times": result}))
 """
 
 
-def run(src: str | None, cases) -> list[float]:
+def run(src: str | None, cases, untuned: bool = False) -> list[float]:
     env = dict(os.environ)
+    if untuned:
+        env["LINEARC_TUNING"] = "off"
     if src:
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cases)], env=env,
@@ -82,7 +90,10 @@ def run(src: str | None, cases) -> list[float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--baseline", required=True, help="src folder of the other build")
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--baseline", help="src folder of the other build")
+    which.add_argument("--untuned-baseline", action="store_true",
+                       help="baseline: this build with LINEARC_TUNING=off")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--large", action="store_true",
                     help="time the GEMM-bound shapes instead of the per-call ones")
@@ -96,7 +107,9 @@ def main() -> int:
     for r in range(args.rounds):
         order = ("this", "baseline") if r % 2 == 0 else ("baseline", "this")
         for which in order:
-            times[which].append(run(None if which == "this" else args.baseline, cases))
+            base = which == "baseline"
+            times[which].append(run(args.baseline if base else None, cases,
+                                    untuned=base and args.untuned_baseline))
     print(f"{'case':<28} {'dtype':<8} {'this':>11} {'baseline':>11} {'this/baseline':>14}")
     for i, (name, _, _, dtype, _) in enumerate(cases):
         mine = statistics.median(t[i] for t in times["this"])
