@@ -210,7 +210,10 @@ typedef void (*team_fn)(const lc_gemm_args *g, const lc_gemm_plan *plan, void *w
  * so that the bits do not depend on which thread computed them, and gets
  * its own back at the end: the pool's threads are shared with whoever else
  * uses this OpenMP runtime (torch does), who must not inherit our caller's
- * modes. */
+ * modes. A region may create the pool's threads (the first on a thread, or
+ * a bigger team), and a new thread starts with its creator's environment:
+ * the caller's thread enters the region under the default one, so that
+ * what a new worker keeps as its own is not our caller's modes either. */
 static void
 run_team(const lc_gemm_args *g, const lc_gemm_plan *plan, void *ws, team_fn fn)
 {
@@ -221,14 +224,15 @@ run_team(const lc_gemm_args *g, const lc_gemm_plan *plan, void *ws, team_fn fn)
 #ifdef LINEARC_HAVE_OPENMP
     fenv_t env;
     fegetenv(&env);
+    fesetenv(FE_DFL_ENV);
 #pragma omp parallel num_threads(plan->threads)
     {
         const int t = omp_get_thread_num(), T = omp_get_num_threads();
         fenv_t own;
         if (t != 0) {
             fegetenv(&own);
-            fesetenv(&env);
         }
+        fesetenv(&env); /* the caller's thread too: its own, with its flags */
         fn(g, plan, ws, t, T);
         if (t != 0) {
             fesetenv(&own);
