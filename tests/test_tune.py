@@ -544,3 +544,18 @@ def test_the_progress_bar_redraws_in_place_on_a_terminal():
     bar.note("b")
     bar.close()
     assert quiet.getvalue() == ""
+
+
+def test_a_file_asking_for_a_huge_block_of_a_is_ignored(tmp_path, machine):
+    """mc x kc_max elements of A are packed per thread: a crafted file's
+    mc 16384 with kc 2048 (320 MiB of float64) is refused at import."""
+    rows = machine[2]["float64"]
+    mc = -(-16384 // rows) * rows
+    path = write_file(tmp_path, machine,
+                      values={"float32": {}, "float64": {"kc": 2048, "mc": mc}})
+    rep = report(tmp_path)
+    [[category, message]] = rep["warnings"]
+    assert category == "RuntimeWarning" and str(path) in message
+    assert "rejected by linearc" in message and "block of A" in message, message
+    assert "256 MiB" in message
+    assert_untuned(rep, machine)
