@@ -69,8 +69,8 @@ def run(code, cache, *args, timeout=120, **env):
     return proc
 
 
-def report(cache, **env):
-    return json.loads(run(REPORT, cache, **env).stdout)
+def report(cache, timeout=120, **env):
+    return json.loads(run(REPORT, cache, timeout=timeout, **env).stdout)
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +237,43 @@ def test_an_unreadable_file_is_ignored(tmp_path, machine):
         assert str(path) in message and HINT in message
         assert_untuned(rep, machine)
         (path.rmdir if make == "directory" else path.unlink)()
+
+
+SPECIAL_FILES = {
+    # A FIFO blocked the import forever (an open for reading waits for a writer).
+    "a FIFO": (os.mkfifo, "not a regular file"),
+    "a device": (lambda path: path.symlink_to(os.devnull), "not a regular file"),
+    # Sparse: 2 GiB of nothing were read whole, and then parsed.
+    "a huge file": (lambda path: open(path, "wb").truncate(2 << 30), "larger than 1 MiB"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPECIAL_FILES))
+def test_a_special_or_huge_file_is_ignored(case, tmp_path, machine):
+    make, why = SPECIAL_FILES[case]
+    path = write_file(tmp_path, machine)
+    path.unlink()
+    make(path)
+    rep = report(tmp_path, timeout=30)
+    [[category, message]] = rep["warnings"]
+    assert category == "RuntimeWarning" and why in message, message
+    assert str(path) in message and HINT in message
+    assert rep["tuning"]["status"] == "ignored"
+    assert_untuned(rep, machine)
+
+
+def test_a_file_of_1_mib_is_read_and_one_byte_more_is_not(tmp_path, machine):
+    path = write_file(tmp_path, machine)
+    text = path.read_text()
+    path.write_text(text + " " * ((1 << 20) - len(text)))  # JSON allows the spaces
+    assert path.stat().st_size == 1 << 20
+    rep = report(tmp_path)
+    assert rep["warnings"] == [] and rep["tuning"]["status"] == "tuned"
+    path.write_text(text + " " * ((1 << 20) - len(text) + 1))
+    rep = report(tmp_path)
+    [[category, message]] = rep["warnings"]
+    assert "larger than 1 MiB" in message, message
+    assert_untuned(rep, machine)
 
 
 def test_linearc_tuning_off_ignores_a_valid_file(tmp_path, machine):

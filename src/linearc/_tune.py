@@ -25,7 +25,10 @@ import contextlib
 import hashlib
 import json
 import math
+import numbers
 import os
+import re
+import stat
 import statistics
 import sys
 import tempfile
@@ -51,6 +54,11 @@ REWRITE = "`python -m linearc tune` rewrites it"
 NOT_TUNED = "not tuned (python -m linearc tune measures this machine in about a minute)"
 
 _KC_LIMIT = 8192        # csrc/config.c
+_FILE_LIMIT = 1 << 20   # bytes of a tuning file read at import (they take ~10 KiB)
+# What tune() writes for "date" (isoformat(timespec="seconds")), fractions of
+# a second allowed: show_config() prints it, so nothing else is taken.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+                   r"([+-][0-9]{2}:[0-9]{2})?")
 _PANEL_LIMIT = 256 << 20  # bytes of one packed kc_max x nc panel of B
 _BURST_S = 0.02  # a burst times calls for about this long (at least one after the warm-up)
 _SAFETY = 1.3  # a stage starts only if this times its estimate is left
@@ -192,6 +200,60 @@ def _check(data: Any, sig: Mapping[str, Any]) -> tuple[str, dict[str, dict[str, 
     return date, values
 
 
+def _is_date(text: str) -> bool:
+    if _DATE.fullmatch(text) is None:
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read(path: Path) -> str:
+    """The text of a tuning file: a regular file of at most _FILE_LIMIT
+    bytes, opened without blocking (a FIFO there must not hang the
+    import). FileNotFoundError where there is none (nor can be: a file
+    stands where a folder of the path should be); ValueError saying why
+    anything else cannot be used."""
+    flags = (os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, flags)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(path) from None
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc})") from None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = ("a directory" if stat.S_ISDIR(info.st_mode) else
+                    "a FIFO" if stat.S_ISFIFO(info.st_mode) else
+                    "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+                    else "a socket" if stat.S_ISSOCK(info.st_mode) else "special")
+            raise ValueError(f"cannot be read (not a regular file: {kind})")
+        if info.st_size > _FILE_LIMIT:
+            raise ValueError(f"larger than 1 MiB ({info.st_size} bytes): not a tuning file")
+        while size <= _FILE_LIMIT:  # it may grow while read
+            chunk = os.read(fd, _FILE_LIMIT + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > _FILE_LIMIT:
+            raise ValueError("larger than 1 MiB: not a tuning file")
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc})") from None
+    finally:
+        os.close(fd)
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot be read ({exc})") from None
+
+
 def load(version: str) -> None:
     """At import: apply this machine's tuning file, if any and unless
     LINEARC_TUNING=off. A file that cannot be used is ignored with one
@@ -205,12 +267,10 @@ def load(version: str) -> None:
         sig = signature(version)
         path = file_for(sig)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = _read(path)
         except FileNotFoundError:
             _set_status("not tuned", path)
             return
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot be read ({exc})") from None
         try:
             data = json.loads(text)
         except ValueError as exc:
