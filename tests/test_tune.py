@@ -182,6 +182,15 @@ BAD_FILES = {
                              "unknown parameter 'nc'"),
     "a missing dtype": ({"values": {"float32": {"kc": 256}}}, "float32 and float64"),
     "a date that is no string": ({"date": 20261201}, "'date' must be a string"),
+    # show_config() prints the date: a crafted one could move the cursor,
+    # clear the screen or retitle the terminal.
+    "a date with escape codes": ({"date": "2026-12-01T10:00:00\x1b[2J\x1b]0;owned\x07"},
+                                 "'date' must be an ISO 8601 date-time"),
+    "a date with a control character": ({"date": "2026-12-01\x0710:00:00"},
+                                        "'date' must be an ISO 8601 date-time"),
+    "a date that is no date": ({"date": "yesterday"}, "'date' must be an ISO 8601 date-time"),
+    "a date past its month": ({"date": "2026-02-30T10:00:00"},
+                              "'date' must be an ISO 8601 date-time"),
     "mc off the tile": ({"values": {"float32": {"mc": 13}, "float64": {}}},
                         "mc must be a multiple of the tile's rows"),
     "kc of 0": ({"values": {"float32": {}, "float64": {"kc": 0}}},
@@ -221,6 +230,26 @@ def test_a_foreign_file_is_ignored(tmp_path, machine):
         assert category == "RuntimeWarning" and str(path) in message and HINT in message
         assert "foreign" in message and f"differs in {differ})" in message, message
         assert_untuned(rep, machine)
+
+
+def test_what_a_file_names_is_shown_escaped(tmp_path, machine):
+    """A foreign file's own signature keys are named in the warning: as
+    repr(), so that no control character of the file reaches a terminal."""
+    path = write_file(tmp_path, machine, signature=dict(machine[0], **{"\x1b[2Jx": 1}))
+    rep = report(tmp_path)
+    [[category, message]] = rep["warnings"]
+    assert category == "RuntimeWarning" and str(path) in message
+    assert "\x1b" not in message and "'\\x1b[2Jx'" in message, message
+    assert not any(ch < " " for ch in rep["shown"]["tuning"])
+
+
+def test_valid_dates_are_shown(tmp_path, machine):
+    for date in ("2026-12-01T10:00:00+01:00", "2026-12-01T10:00:00.123456-05:30",
+                 "2026-12-01T10:00:00"):
+        write_file(tmp_path, machine, date=date)
+        rep = report(tmp_path)
+        assert rep["warnings"] == [] and rep["tuning"]["date"] == date
+        assert rep["shown"]["tuning"].startswith(f"tuned on this machine, {date} (")
 
 
 def test_an_unreadable_file_is_ignored(tmp_path, machine):

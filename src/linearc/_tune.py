@@ -180,11 +180,16 @@ def _check(data: Any, sig: Mapping[str, Any]) -> tuple[str, dict[str, dict[str, 
         if not isinstance(theirs, dict):
             raise ValueError("malformed: no signature")
         differ = sorted(k for k in set(sig) | set(theirs) if sig.get(k) != theirs.get(k))
+        # the file's own keys as repr(): no control character reaches a terminal
+        named = (k if k in sig else repr(k) for k in differ)
         raise ValueError("foreign: made for another machine or setup (its signature "
-                         f"differs in {', '.join(differ)})")
+                         f"differs in {', '.join(named)})")
     date, values = data.get("date"), data.get("values")
     if not isinstance(date, str):
         raise ValueError("malformed: 'date' must be a string")
+    if not _is_date(date):
+        raise ValueError("malformed: 'date' must be an ISO 8601 date-time as tune() "
+                         "writes it (YYYY-MM-DDTHH:MM:SS+HH:MM)")
     if not isinstance(values, dict) or set(values) != set(DTYPES):
         raise ValueError("malformed: 'values' must hold float32 and float64")
     for dtype in DTYPES:
