@@ -169,6 +169,37 @@ def test_the_file_name_is_the_signature_hash(machine, tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert _tune.cache_folder() == tmp_path / "home" / ".cache" / "linearc"
+    # The XDG spec: a relative path is invalid and ignored, and so is ""
+    for ignored in ("relative/cache", "cache", "./cache", ""):
+        monkeypatch.setenv("XDG_CACHE_HOME", ignored)
+        assert _tune.cache_folder() == tmp_path / "home" / ".cache" / "linearc", ignored
+
+
+def test_a_relative_xdg_cache_home_is_ignored(tmp_path, machine):
+    """It named a folder under whatever the current directory was: a
+    tuning file found in one project's directory and not another's, or a
+    planted one applied."""
+    planted = write_file(tmp_path / "rel", machine)
+    home = tmp_path / "home"
+    proc = subprocess.run([sys.executable, "-c", REPORT], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path,
+                          env=child_env("rel", HOME=str(home)))
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["warnings"] == []
+    assert rep["tuning"]["status"] == "not tuned"
+    assert rep["tuning"]["file"] == str(home / ".cache" / "linearc" / planted.name)
+    assert_untuned(rep, machine)
+
+
+def test_xdg_cache_home_naming_a_file_is_no_tuning_file(tmp_path, machine):
+    """Nothing can be under a file: import is silent (tune() says why it
+    cannot write, test_an_unwritable_cache_warns_and_still_applies)."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    rep = report(blocker)
+    assert rep["warnings"] == [] and rep["tuning"]["status"] == "not tuned"
+    assert_untuned(rep, machine)
 
 
 BAD_FILES = {
@@ -516,6 +547,7 @@ print(json.dumps([[str(w.message) for w in caught], [w.category.__name__ for w i
         run(code, blocker).stdout)
     assert categories == ["RuntimeWarning"] and "could not write" in messages[0]
     assert "this process only" in messages[0]
+    assert f"{blocker} is a file, not a folder" in messages[0], messages[0]
     assert file is None and tuning["status"] == "tuned" and tuning["file"] is None
     assert (kc, origin, rows) == (264, "tuned", 128)
     assert "in this process only" in _tune.describe(tuning)

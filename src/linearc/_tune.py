@@ -76,9 +76,11 @@ def _config() -> dict[str, Any]:
 # Where the file goes, and for which machine.
 
 def cache_folder() -> Path:
-    """$XDG_CACHE_HOME/linearc, else ~/.cache/linearc."""
+    """$XDG_CACHE_HOME/linearc, else ~/.cache/linearc. A relative
+    XDG_CACHE_HOME is ignored, as the XDG Base Directory spec says (it
+    would name a folder under whatever the current directory is)."""
     base = os.environ.get("XDG_CACHE_HOME")
-    root = Path(base) if base else Path.home() / ".cache"
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
     return root / "linearc"
 
 
@@ -816,6 +818,15 @@ def _write(path: Path, record: Mapping[str, Any]) -> None:
         raise
 
 
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The first of folder and its parents that exists and is no folder
+    (XDG_CACHE_HOME naming a file), or None."""
+    for p in (folder, *folder.parents):
+        if os.path.lexists(p):
+            return None if p.is_dir() else p
+    return None
+
+
 def _load_average() -> float | None:
     """The 1-minute load average, or None where there is none."""
     try:
@@ -909,7 +920,9 @@ def tune(seconds: float = DEFAULT_SECONDS, *, progress: bool = True) -> dict[str
     try:
         _write(path, record)
     except OSError as exc:
-        why = f"could not write {path}: {exc}"
+        blocker = _file_in_the_way(path.parent)
+        why = (f"could not write {path}: {blocker} is a file, not a folder"
+               if blocker is not None else f"could not write {path}: {exc}")
         _set_status("tuned", None, date, why)
         warnings.warn(f"linearc.tune(): {why}; the values apply in this process only",
                       RuntimeWarning, stacklevel=2)
