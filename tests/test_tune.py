@@ -605,11 +605,27 @@ def test_the_command_line(tmp_path):
     proc = python_m_linearc(tmp_path, "--help")
     assert proc.returncode == 0
     assert "python -m linearc tune" in proc.stdout and "--no-timing" in proc.stdout
-    bad = python_m_linearc(tmp_path, "tune", "--seconds", "0")
-    assert bad.returncode == 2 and "positive" in bad.stderr
+    for seconds in ("0", "-1", "nan", "inf", "-inf", "1e400", "True", "ten", ""):
+        bad = python_m_linearc(tmp_path, "tune", f"--seconds={seconds}")
+        assert bad.returncode == 2, (seconds, bad.stderr)
+        assert "positive" in bad.stderr or "invalid float value" in bad.stderr, bad.stderr
     assert not (tmp_path / "linearc").exists()
+
+
+@pytest.mark.parametrize("seconds", [0, -1, 0.0, -0.0, float("nan"), float("inf"),
+                                     float("-inf"), 1e400])
+def test_tune_refuses_a_time_that_is_no_positive_number(seconds, monkeypatch):
+    monkeypatch.setattr(_tune, "_Tuner", None)  # nothing may start
     with pytest.raises(ValueError, match="positive"):
-        _tune.tune(seconds=-1)
+        _tune.tune(seconds=seconds)
+
+
+@pytest.mark.parametrize("seconds", [True, False, "10", b"10", None, [10], 10j])
+def test_tune_refuses_seconds_that_are_no_number(seconds, monkeypatch):
+    """True is no number of seconds (float(True) was 1 s), nor is "10"."""
+    monkeypatch.setattr(_tune, "_Tuner", None)
+    with pytest.raises(TypeError, match="seconds must be a real number"):
+        _tune.tune(seconds=seconds)
 
 
 class _Terminal(io.StringIO):

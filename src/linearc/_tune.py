@@ -856,12 +856,14 @@ def tune(seconds: float = DEFAULT_SECONDS, *, progress: bool = True) -> dict[str
 
     ``seconds`` bounds the whole run (default 60): the rounds per parameter
     (3 to 7) are planned to fit, the time is checked before every burst, and
-    what does not fit is skipped and reported. Only what was measured is
+    what does not fit is skipped and reported; a bool or a string is a
+    TypeError, zero, a negative, NaN or infinity a ValueError. Only what was measured is
     stored and applied. Block sizes change speed only, never a bit of any
     result.
 
     The file, ``tuning-<hash of this machine's signature>.json`` in
-    ``$XDG_CACHE_HOME/linearc`` (else ``~/.cache/linearc``), is written
+    ``$XDG_CACHE_HOME/linearc`` (else, or if it is not an absolute path,
+    ``~/.cache/linearc``), is written
     atomically; if it cannot be written, a RuntimeWarning says so and the
     values apply in this process only. ``LINEARC_TUNING=off`` only stops
     ``import linearc`` from reading the file: ``tune()`` always writes and
@@ -870,6 +872,9 @@ def tune(seconds: float = DEFAULT_SECONDS, *, progress: bool = True) -> dict[str
     """
     from . import __version__
 
+    # bool is an int, and float("10") a number: neither is a time given as one
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise TypeError(f"seconds must be a real number, not {type(seconds).__name__}")
     seconds = float(seconds)
     if not seconds > 0 or math.isinf(seconds):
         raise ValueError(f"seconds must be a positive number, got {seconds!r}")
