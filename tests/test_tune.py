@@ -345,6 +345,19 @@ def test_linearc_tuning_off_ignores_a_valid_file(tmp_path, machine):
     assert_untuned(rep, machine)
 
 
+def test_an_unknown_linearc_tuning_value_is_named(tmp_path, machine):
+    """LINEARC_TUNING=disable read the file in silence; the known words
+    stay silent either way."""
+    write_file(tmp_path, machine)
+    rep = report(tmp_path, LINEARC_TUNING="disable\x1b")
+    [[category, message]] = rep["warnings"]
+    assert category == "RuntimeWarning" and "LINEARC_TUNING='disable\\x1b'" in message
+    assert rep["tuning"]["status"] == "tuned"
+    for word, status in (("OFF", "off"), (" no ", "off"), ("on", "tuned"), ("1", "tuned")):
+        rep = report(tmp_path, LINEARC_TUNING=word)
+        assert rep["warnings"] == [] and rep["tuning"]["status"] == status, word
+
+
 def test_the_environment_keeps_precedence_over_the_file(tmp_path, machine):
     write_file(tmp_path, machine)
     rep = report(tmp_path, LINEARC_BLOCKING_F32="128,96,2048")

@@ -50,6 +50,7 @@ MARGIN = 0.03  # a candidate must be more than 3% faster to replace the incumben
 MIN_ROUNDS, MAX_ROUNDS = 3, 7
 DEFAULT_SECONDS = 60.0
 OFF_WORDS = ("off", "0", "no", "false")  # LINEARC_TUNING values that disable it
+ON_WORDS = ("", "on", "1", "yes", "true")  # and those that leave it on
 REWRITE = "`python -m linearc tune` rewrites it"
 NOT_TUNED = "not tuned (python -m linearc tune measures this machine in about a minute)"
 
@@ -268,9 +269,15 @@ def load(version: str) -> None:
     try:
         path: Path | None = None
         baseline.update(_current())
-        if os.environ.get("LINEARC_TUNING", "").strip().lower() in OFF_WORDS:
+        switch = os.environ.get("LINEARC_TUNING", "").strip().lower()
+        if switch in OFF_WORDS:
             _set_status("off", None)
             return
+        if switch not in ON_WORDS:  # "disable", "of": say so, and read the file
+            warnings.warn(f"LINEARC_TUNING={os.environ['LINEARC_TUNING']!r} is neither "
+                          f"{'/'.join(OFF_WORDS)} nor {'/'.join(ON_WORDS[1:])}: the tuning "
+                          "file is read (LINEARC_TUNING=off ignores it)",
+                          RuntimeWarning, stacklevel=2)
         sig = signature(version)
         path = file_for(sig)
         try:
