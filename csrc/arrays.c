@@ -375,10 +375,24 @@ give_back_result(PyObject *capsule)
 PyArrayObject *
 lc_new_result(lc_dtype t, int ndim, const npy_intp *dims)
 {
+    /* Rows times out_features may not fit, though each operand did: a
+     * wrapped product named a wrong size, or allocated a wrong one. */
     size_t bytes = lc_dtype_size(t);
+    int empty = 0;
     for (int i = 0; i < ndim; i++) {
-        bytes *= (size_t)dims[i]; /* the caller's shape is describable */
+        empty |= dims[i] == 0;
     }
+    for (int i = 0; i < ndim && !empty; i++) {
+        if (__builtin_mul_overflow(bytes, (size_t)dims[i], &bytes) ||
+            bytes > (size_t)PY_SSIZE_T_MAX) {
+            char shape[256];
+            lc_format_shape(shape, sizeof shape, ndim, dims);
+            return (PyArrayObject *)PyErr_Format(
+                PyExc_ValueError, "a %s result of shape %s has more bytes than an array can hold",
+                lc_dtype_name(t), shape);
+        }
+    }
+    bytes = empty ? 0 : bytes;
     if (bytes < LC_RESULT_MIN_BYTES) {
         return (PyArrayObject *)PyArray_NewFromDescr(&PyArray_Type, lc_descr(t), ndim,
                                                      (npy_intp *)dims, NULL, NULL, 0, NULL);

@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +40,7 @@ lc_origin_name(lc_origin o)
 #define KC_LIMIT 8192
 #define MC_LIMIT 65536
 #define NC_LIMIT 65536
-#define PANEL_LIMIT ((long)256 << 20) /* bytes of one packed B panel */
+#define PANEL_LIMIT ((long)256 << 20) /* bytes of one packed B panel, or A block */
 #define BYTES_LIMIT ((long)1 << 40)
 
 const char *
@@ -56,6 +57,10 @@ lc_params_check(const lc_params *p, const lc_kernel_ops *ops, size_t es)
     }
     if (p->kc_max * p->nc * (long)es > PANEL_LIMIT) {
         return "a kc_max x nc panel of B must fit in 256 MiB";
+    }
+    /* Each thread packs its own mc x kc_max block of A. */
+    if ((int64_t)p->mc * p->kc_max * (int64_t)es > PANEL_LIMIT) {
+        return "an mc x kc_max block of A must fit in 256 MiB";
     }
     if (p->kc_direct < 1 || p->kc_direct > KC_LIMIT || p->kc_stream < 1 ||
         p->kc_stream > KC_LIMIT) {
@@ -304,7 +309,8 @@ lc_measured_table_check(const lc_kernel_set *const *sets, int count)
             const lc_kernel_ops *ops = m->dtype == LC_F32 ? &sets[s]->f32 : &sets[s]->f64;
             const size_t es = lc_dtype_size(m->dtype);
             if (m->mc % ops->mr != 0 || m->nc % ops->nr != 0 || m->kc < 1 ||
-                m->kc > KC_LIMIT || kc_max_for(m->kc) * m->nc * (long)es > PANEL_LIMIT) {
+                m->kc > KC_LIMIT || kc_max_for(m->kc) * m->nc * (long)es > PANEL_LIMIT ||
+                (int64_t)kc_max_for(m->kc) * m->mc * (int64_t)es > PANEL_LIMIT) {
                 return m->source;
             }
         }

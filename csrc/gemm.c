@@ -210,7 +210,10 @@ typedef void (*team_fn)(const lc_gemm_args *g, const lc_gemm_plan *plan, void *w
  * so that the bits do not depend on which thread computed them, and gets
  * its own back at the end: the pool's threads are shared with whoever else
  * uses this OpenMP runtime (torch does), who must not inherit our caller's
- * modes. */
+ * modes. A region may create the pool's threads (the first on a thread, or
+ * a bigger team), and a new thread starts with its creator's environment:
+ * the caller's thread enters the region under the default one, so that
+ * what a new worker keeps as its own is not our caller's modes either. */
 static void
 run_team(const lc_gemm_args *g, const lc_gemm_plan *plan, void *ws, team_fn fn)
 {
@@ -221,14 +224,15 @@ run_team(const lc_gemm_args *g, const lc_gemm_plan *plan, void *ws, team_fn fn)
 #ifdef LINEARC_HAVE_OPENMP
     fenv_t env;
     fegetenv(&env);
+    fesetenv(FE_DFL_ENV);
 #pragma omp parallel num_threads(plan->threads)
     {
         const int t = omp_get_thread_num(), T = omp_get_num_threads();
         fenv_t own;
         if (t != 0) {
             fegetenv(&own);
-            fesetenv(&env);
         }
+        fesetenv(&env); /* the caller's thread too: its own, with its flags */
         fn(g, plan, ws, t, T);
         if (t != 0) {
             fesetenv(&own);
@@ -268,7 +272,7 @@ fill_output(const lc_gemm_args *g)
 {
     const size_t es = lc_dtype_size(g->dtype);
     for (ptrdiff_t i = 0; i < g->m && !g->accumulate; i++) {
-        char *row = (char *)g->c + (size_t)(i * g->ldc) * es;
+        char *row = (char *)g->c + i * g->ldc * (ptrdiff_t)es; /* ldc < 0: out[::-1] */
         if (g->bias != NULL) {
             memcpy(row, g->bias, (size_t)g->n * es);
             canonical_nans(row, g->n, g->dtype);
@@ -305,13 +309,15 @@ direct_part(const lc_gemm_args *g, const lc_gemm_plan *plan, void *ws, int t, in
         return;
     }
     const char *bias = g->bias ? (const char *)g->bias + (size_t)n0 * es : NULL;
+    /* Strides may be negative (x[::-1], out[::-1]): offsets are signed. */
+    const ptrdiff_t ses = (ptrdiff_t)es;
     for (ptrdiff_t pc = 0; pc < g->k; pc += plan->kc) {
         const ptrdiff_t kc = LC_MIN(plan->kc, g->k - pc);
         const int start = pc == 0 ? first_start(g) : LC_START_C;
         for (ptrdiff_t i = m0; i < m1; i += ops->dmr) {
-            ops->direct(kc, a + (size_t)(i * lda + pc * pa) * es, lda, pa,
-                        g->b.data + (size_t)(pc * ldb + n0) * es, ldb,
-                        (char *)g->c + (size_t)(i * g->ldc + n0) * es, g->ldc,
+            ops->direct(kc, a + (i * lda + pc * pa) * ses, lda, pa,
+                        g->b.data + (pc * ldb + n0) * ses, ldb,
+                        (char *)g->c + (i * g->ldc + n0) * ses, g->ldc,
                         (int)LC_MIN((ptrdiff_t)ops->dmr, m1 - i), n1 - n0, bias, start);
         }
     }

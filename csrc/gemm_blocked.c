@@ -84,11 +84,12 @@ pack_share(const lc_gemm_args *g, const lc_operand *op, ptrdiff_t r0, ptrdiff_t 
 LC_ALWAYS_INLINE void
 prefetch_tile(const lc_gemm_args *g, ptrdiff_t i, ptrdiff_t rows, ptrdiff_t j, int cols)
 {
-    const size_t es = lc_dtype_size(g->dtype);
-    const char *c = (const char *)g->c + (size_t)(i * g->ldc + j) * es;
-    const size_t last = (size_t)cols * es - 1;
+    const ptrdiff_t es = (ptrdiff_t)lc_dtype_size(g->dtype);
+    /* ldc may be negative (out[::-1]): offsets are signed. */
+    const char *c = (const char *)g->c + (i * g->ldc + j) * es;
+    const ptrdiff_t last = cols * es - 1;
     /* Every line of a row (at most 256 bytes: 5 lines when misaligned). */
-    for (ptrdiff_t r = 0; r < rows; r++, c += (size_t)g->ldc * es) {
+    for (ptrdiff_t r = 0; r < rows; r++, c += g->ldc * es) {
         __builtin_prefetch(c, 1, 1);
         if (last >= 64) {
             __builtin_prefetch(c + 64, 1, 1);
@@ -125,10 +126,10 @@ run_tile(const tile_run *run, const char *a, const char *b, ptrdiff_t i, ptrdiff
          int mr, int nr)
 {
     const lc_gemm_args *g = run->g;
-    const size_t es = lc_dtype_size(g->dtype);
-    const char *bias = g->bias ? (const char *)g->bias + (size_t)j * es : NULL;
+    const ptrdiff_t es = (ptrdiff_t)lc_dtype_size(g->dtype);
+    const char *bias = g->bias ? (const char *)g->bias + j * es : NULL;
     lc_context_ops(g->ctx, g->dtype)->tile(run->kb.kc, a, b,
-                                            (char *)g->c + (size_t)(i * g->ldc + j) * es,
+                                            (char *)g->c + (i * g->ldc + j) * es,
                                             g->ldc, mr, nr, bias,
                                             run->kb.first ? first_start(g) : LC_START_C);
 }

@@ -79,3 +79,34 @@ def test_torch_does_not_inherit_the_rounding_mode():
     out = run(TORCH_AFTER_LINEARC.format(set_mode="libm.fesetround(FE_UPWARD)",
                                          reset_mode="libm.fesetround(FE_TONEAREST)"))
     assert out == ["0", "True", "0", "True"]
+
+
+@requires_openmp
+def test_workers_created_under_flush_to_zero_do_not_keep_it():
+    """The first parallel region on a thread creates OpenMP's workers, and a
+    new thread starts with its creator's floating-point environment: a
+    first linearc call made under flush-to-zero must not create workers
+    whose own mode (given back at the end of every call) is flush-to-zero.
+    torch, sharing the pool, then flushed half of its denormals."""
+    out = run("""
+import torch
+torch.set_num_threads(2); linearc.set_num_threads(2)
+torch.set_flush_denormal(True)     # before any parallel region on this thread
+linearc.Linear(1024, 1024, seed=0)(np.ones((512, 1024), np.float32))
+torch.set_flush_denormal(False)
+t = torch.full((4_000_000,), 1e-39)
+print(int(((t * 1.0) == 0).sum()))
+# The same for a rounding mode, on a new thread: OpenMP gives each thread
+# that starts a parallel region a pool of its own.
+import threading
+def on_a_new_thread():
+    libm.fesetround(FE_UPWARD)
+    linearc.Linear(1024, 1024, seed=0)(np.ones((512, 1024), np.float32))
+    libm.fesetround(FE_TONEAREST)
+    a = torch.from_numpy(np.random.default_rng(1).standard_normal(4_000_000).astype(np.float32))
+    b = torch.from_numpy(np.random.default_rng(2).standard_normal(4_000_000).astype(np.float32))
+    print(bool(((a + b).numpy() == a.numpy() + b.numpy()).all()))
+worker = threading.Thread(target=on_a_new_thread)
+worker.start(); worker.join()
+""")
+    assert out == ["0", "True"]

@@ -334,3 +334,32 @@ def test_one_vs_two_threads_bitwise(dtype, bias, strided, rng, restore_threads):
         assert_linear_close(y1, data, layer.weight, layer.bias)
         # Repeated calls agree too.
         np.testing.assert_array_equal(layer(x), y1)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_negative_strides_in_and_out(threads, dtype, rng, restore_threads):
+    """x and out read and written through negative strides (x reversed along
+    both axes, out every other row of a buffer, last row first) on the fill,
+    direct and blocked paths: the bits of the contiguous result, and nothing
+    around out written. The offsets of such rows and columns are negative:
+    computed as sizes they wrap around (undefined behaviour in C)."""
+    _linearc.set_num_threads(threads)
+    mr, nr = tile(dtype)
+    for m, k, n in [(7, 0, nr + 1), (5, 19, nr + 1),
+                    (direct_rows(dtype) + mr + 1, 2 * kc(dtype) + 1, blocked_n(dtype))]:
+        check_path(m, n, k, dtype)
+        layer = make_layer(k, n, dtype)
+        data = rng.standard_normal((m, k)).astype(dtype)
+        expected = layer(np.ascontiguousarray(data))
+        for x in (data, nan_strided(data, (2, 3), flip=True)):
+            buf = np.full((2 * m + 1, n + 3), 1234.5, dtype)
+            out = buf[::-2, 1:n + 1]
+            assert out.shape == (m + 1, n) and out.strides[0] < 0
+            out = out[:m]
+            written = np.zeros(buf.shape, bool)
+            written[::-2, 1:n + 1][:m] = True
+            assert layer(x, out=out) is out
+            assert out.tobytes() == expected.tobytes(), (m, k, n)
+            assert (buf[~written] == 1234.5).all()
+            y = linearc.linear(x, layer.weight, layer.bias, out=buf[::-2, 1:n + 1][:m])
+            assert y.tobytes() == expected.tobytes()

@@ -155,3 +155,38 @@ import sys; sys.stdout.buffer.write(layer(x).tobytes())
                           env={**clean, "LINEARC_TUNING": "off"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == before
+
+
+def a_block_bytes(mc, kc, dtype):
+    """The bytes of one packed mc x kc_max block of A for a kc given alone."""
+    kc_max = min(-(-(kc + kc // 4) // 8) * 8, 8192)
+    return mc * kc_max * np.dtype(dtype).itemsize
+
+
+def test_a_packed_block_of_a_over_256_mib_is_refused():
+    """Each thread packs an mc x kc_max block of A: a value from the
+    environment or a tuning file asking for gigabytes is refused with the
+    reason, and one just within 256 MiB is taken."""
+    mr, nr = CONFIG["float32"]["tile"]
+    fits = (256 << 20) // (2560 * 4) // mr * mr  # kc 2048: kc_max 2560
+    assert a_block_bytes(fits, 2048, "float32") <= 256 << 20
+    assert a_block_bytes(fits + mr, 2048, "float32") > 256 << 20
+    code = f"""
+from linearc import _linearc
+try:
+    _linearc._tune_params({{"kc": 2048, "mc": {fits + mr}}}, {{}})
+except ValueError as e:
+    print("refused", e)
+_linearc._tune_params({{"kc": 2048, "mc": {fits}}}, {{}})
+print(_linearc._build_config()["float32"]["mc"])
+"""
+    proc = run_child(code)
+    assert proc.returncode == 0, proc.stderr
+    refused, taken = proc.stdout.splitlines()
+    assert refused.startswith("refused") and "block of A" in refused, refused
+    assert "256 MiB" in refused and taken == str(fits)
+    value = f"8192,65536,{4 * nr}"  # a 2 GiB block of A (float32)
+    proc = run_child("import linearc", LINEARC_BLOCKING_F32=value)
+    assert proc.returncode != 0
+    assert f"LINEARC_BLOCKING_F32={value}" in proc.stderr and "block of A" in proc.stderr
+    assert "256 MiB" in proc.stderr

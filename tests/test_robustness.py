@@ -296,6 +296,21 @@ def test_output_too_big_to_describe():
     assert str(info.value)
 
 
+def test_output_bytes_that_wrap_are_not_a_wrong_size():
+    """(2**56 + 2**30) rows of 64 float32 outputs: every operand fits, but
+    the result's bytes wrapped around 2**64 to 256 GiB, and a MemoryError
+    named that size (or a smaller wrap was allocated before NumPy refused)."""
+    rows = 2**56 + 2**30
+    x = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (rows, 1), (0, 4))
+    w = np.ones((64, 1), np.float32)
+    # (backward's results have the shapes of x and of the weight: they fit)
+    for call in (lambda: Linear(1, 64)(x), lambda: linearc.linear(x, w)):
+        with pytest.raises(ValueError, match=r"more bytes than an array can hold"):
+            call()
+    with pytest.raises(ValueError, match=r"result of shape \(72057595111669760, 64\)"):
+        Linear(1, 64)(x)
+
+
 # --- found by a hostile review ------------------------------------------------
 
 class _ArrayWrapper:

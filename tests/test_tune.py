@@ -71,8 +71,8 @@ def run(code, cache, *args, timeout=120, **env):
     return proc
 
 
-def report(cache, **env):
-    return json.loads(run(REPORT, cache, **env).stdout)
+def report(cache, timeout=120, **env):
+    return json.loads(run(REPORT, cache, timeout=timeout, **env).stdout)
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +171,37 @@ def test_the_file_name_is_the_signature_hash(machine, tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert _tune.cache_folder() == tmp_path / "home" / ".cache" / "linearc"
+    # The XDG spec: a relative path is invalid and ignored, and so is ""
+    for ignored in ("relative/cache", "cache", "./cache", ""):
+        monkeypatch.setenv("XDG_CACHE_HOME", ignored)
+        assert _tune.cache_folder() == tmp_path / "home" / ".cache" / "linearc", ignored
+
+
+def test_a_relative_xdg_cache_home_is_ignored(tmp_path, machine):
+    """It named a folder under whatever the current directory was: a
+    tuning file found in one project's directory and not another's, or a
+    planted one applied."""
+    planted = write_file(tmp_path / "rel", machine)
+    home = tmp_path / "home"
+    proc = subprocess.run([sys.executable, "-c", REPORT], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path,
+                          env=child_env("rel", HOME=str(home)))
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["warnings"] == []
+    assert rep["tuning"]["status"] == "not tuned"
+    assert rep["tuning"]["file"] == str(home / ".cache" / "linearc" / planted.name)
+    assert_untuned(rep, machine)
+
+
+def test_xdg_cache_home_naming_a_file_is_no_tuning_file(tmp_path, machine):
+    """Nothing can be under a file: import is silent (tune() says why it
+    cannot write, test_an_unwritable_cache_warns_and_still_applies)."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    rep = report(blocker)
+    assert rep["warnings"] == [] and rep["tuning"]["status"] == "not tuned"
+    assert_untuned(rep, machine)
 
 
 BAD_FILES = {
@@ -184,6 +215,15 @@ BAD_FILES = {
                              "unknown parameter 'nc'"),
     "a missing dtype": ({"values": {"float32": {"kc": 256}}}, "float32 and float64"),
     "a date that is no string": ({"date": 20261201}, "'date' must be a string"),
+    # show_config() prints the date: a crafted one could move the cursor,
+    # clear the screen or retitle the terminal.
+    "a date with escape codes": ({"date": "2026-12-01T10:00:00\x1b[2J\x1b]0;owned\x07"},
+                                 "'date' must be an ISO 8601 date-time"),
+    "a date with a control character": ({"date": "2026-12-01\x0710:00:00"},
+                                        "'date' must be an ISO 8601 date-time"),
+    "a date that is no date": ({"date": "yesterday"}, "'date' must be an ISO 8601 date-time"),
+    "a date past its month": ({"date": "2026-02-30T10:00:00"},
+                              "'date' must be an ISO 8601 date-time"),
     "mc off the tile": ({"values": {"float32": {"mc": 13}, "float64": {}}},
                         "mc must be a multiple of the tile's rows"),
     "kc of 0": ({"values": {"float32": {}, "float64": {"kc": 0}}},
@@ -225,6 +265,26 @@ def test_a_foreign_file_is_ignored(tmp_path, machine):
         assert_untuned(rep, machine)
 
 
+def test_what_a_file_names_is_shown_escaped(tmp_path, machine):
+    """A foreign file's own signature keys are named in the warning: as
+    repr(), so that no control character of the file reaches a terminal."""
+    path = write_file(tmp_path, machine, signature=dict(machine[0], **{"\x1b[2Jx": 1}))
+    rep = report(tmp_path)
+    [[category, message]] = rep["warnings"]
+    assert category == "RuntimeWarning" and str(path) in message
+    assert "\x1b" not in message and "'\\x1b[2Jx'" in message, message
+    assert not any(ch < " " for ch in rep["shown"]["tuning"])
+
+
+def test_valid_dates_are_shown(tmp_path, machine):
+    for date in ("2026-12-01T10:00:00+01:00", "2026-12-01T10:00:00.123456-05:30",
+                 "2026-12-01T10:00:00"):
+        write_file(tmp_path, machine, date=date)
+        rep = report(tmp_path)
+        assert rep["warnings"] == [] and rep["tuning"]["date"] == date
+        assert rep["shown"]["tuning"].startswith(f"tuned on this machine, {date} (")
+
+
 def test_an_unreadable_file_is_ignored(tmp_path, machine):
     for make in ("directory", "bytes"):
         path = write_file(tmp_path, machine)
@@ -241,6 +301,43 @@ def test_an_unreadable_file_is_ignored(tmp_path, machine):
         (path.rmdir if make == "directory" else path.unlink)()
 
 
+SPECIAL_FILES = {
+    # A FIFO blocked the import forever (an open for reading waits for a writer).
+    "a FIFO": (os.mkfifo, "not a regular file"),
+    "a device": (lambda path: path.symlink_to(os.devnull), "not a regular file"),
+    # Sparse: 2 GiB of nothing were read whole, and then parsed.
+    "a huge file": (lambda path: open(path, "wb").truncate(2 << 30), "larger than 1 MiB"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPECIAL_FILES))
+def test_a_special_or_huge_file_is_ignored(case, tmp_path, machine):
+    make, why = SPECIAL_FILES[case]
+    path = write_file(tmp_path, machine)
+    path.unlink()
+    make(path)
+    rep = report(tmp_path, timeout=30)
+    [[category, message]] = rep["warnings"]
+    assert category == "RuntimeWarning" and why in message, message
+    assert str(path) in message and HINT in message
+    assert rep["tuning"]["status"] == "ignored"
+    assert_untuned(rep, machine)
+
+
+def test_a_file_of_1_mib_is_read_and_one_byte_more_is_not(tmp_path, machine):
+    path = write_file(tmp_path, machine)
+    text = path.read_text()
+    path.write_text(text + " " * ((1 << 20) - len(text)))  # JSON allows the spaces
+    assert path.stat().st_size == 1 << 20
+    rep = report(tmp_path)
+    assert rep["warnings"] == [] and rep["tuning"]["status"] == "tuned"
+    path.write_text(text + " " * ((1 << 20) - len(text) + 1))
+    rep = report(tmp_path)
+    [[category, message]] = rep["warnings"]
+    assert "larger than 1 MiB" in message, message
+    assert_untuned(rep, machine)
+
+
 def test_linearc_tuning_off_ignores_a_valid_file(tmp_path, machine):
     write_file(tmp_path, machine)
     rep = report(tmp_path, LINEARC_TUNING="off")
@@ -248,6 +345,19 @@ def test_linearc_tuning_off_ignores_a_valid_file(tmp_path, machine):
     assert rep["tuning"]["status"] == "off"
     assert rep["shown"]["tuning"] == "off (LINEARC_TUNING=off)"
     assert_untuned(rep, machine)
+
+
+def test_an_unknown_linearc_tuning_value_is_named(tmp_path, machine):
+    """LINEARC_TUNING=disable read the file in silence; the known words
+    stay silent either way."""
+    write_file(tmp_path, machine)
+    rep = report(tmp_path, LINEARC_TUNING="disable\x1b")
+    [[category, message]] = rep["warnings"]
+    assert category == "RuntimeWarning" and "LINEARC_TUNING='disable\\x1b'" in message
+    assert rep["tuning"]["status"] == "tuned"
+    for word, status in (("OFF", "off"), (" no ", "off"), ("on", "tuned"), ("1", "tuned")):
+        rep = report(tmp_path, LINEARC_TUNING=word)
+        assert rep["warnings"] == [] and rep["tuning"]["status"] == status, word
 
 
 def test_the_environment_keeps_precedence_over_the_file(tmp_path, machine):
@@ -452,6 +562,7 @@ print(json.dumps([[str(w.message) for w in caught], [w.category.__name__ for w i
         run(code, blocker).stdout)
     assert categories == ["RuntimeWarning"] and "could not write" in messages[0]
     assert "this process only" in messages[0]
+    assert f"{blocker} is a file, not a folder" in messages[0], messages[0]
     assert file is None and tuning["status"] == "tuned" and tuning["file"] is None
     assert (kc, origin, rows) == (264, "tuned", 128)
     assert "in this process only" in _tune.describe(tuning)
@@ -509,11 +620,27 @@ def test_the_command_line(tmp_path):
     proc = python_m_linearc(tmp_path, "--help")
     assert proc.returncode == 0
     assert "python -m linearc tune" in proc.stdout and "--no-timing" in proc.stdout
-    bad = python_m_linearc(tmp_path, "tune", "--seconds", "0")
-    assert bad.returncode == 2 and "positive" in bad.stderr
+    for seconds in ("0", "-1", "nan", "inf", "-inf", "1e400", "True", "ten", ""):
+        bad = python_m_linearc(tmp_path, "tune", f"--seconds={seconds}")
+        assert bad.returncode == 2, (seconds, bad.stderr)
+        assert "positive" in bad.stderr or "invalid float value" in bad.stderr, bad.stderr
     assert not (tmp_path / "linearc").exists()
+
+
+@pytest.mark.parametrize("seconds", [0, -1, 0.0, -0.0, float("nan"), float("inf"),
+                                     float("-inf"), 1e400])
+def test_tune_refuses_a_time_that_is_no_positive_number(seconds, monkeypatch):
+    monkeypatch.setattr(_tune, "_Tuner", None)  # nothing may start
     with pytest.raises(ValueError, match="positive"):
-        _tune.tune(seconds=-1)
+        _tune.tune(seconds=seconds)
+
+
+@pytest.mark.parametrize("seconds", [True, False, "10", b"10", None, [10], 10j])
+def test_tune_refuses_seconds_that_are_no_number(seconds, monkeypatch):
+    """True is no number of seconds (float(True) was 1 s), nor is "10"."""
+    monkeypatch.setattr(_tune, "_Tuner", None)
+    with pytest.raises(TypeError, match="seconds must be a real number"):
+        _tune.tune(seconds=seconds)
 
 
 class _Terminal(io.StringIO):
@@ -546,3 +673,18 @@ def test_the_progress_bar_redraws_in_place_on_a_terminal():
     bar.note("b")
     bar.close()
     assert quiet.getvalue() == ""
+
+
+def test_a_file_asking_for_a_huge_block_of_a_is_ignored(tmp_path, machine):
+    """mc x kc_max elements of A are packed per thread: a crafted file's
+    mc 16384 with kc 2048 (320 MiB of float64) is refused at import."""
+    rows = machine[2]["float64"]
+    mc = -(-16384 // rows) * rows
+    path = write_file(tmp_path, machine,
+                      values={"float32": {}, "float64": {"kc": 2048, "mc": mc}})
+    rep = report(tmp_path)
+    [[category, message]] = rep["warnings"]
+    assert category == "RuntimeWarning" and str(path) in message
+    assert "rejected by linearc" in message and "block of A" in message, message
+    assert "256 MiB" in message
+    assert_untuned(rep, machine)

@@ -25,7 +25,10 @@ import contextlib
 import hashlib
 import json
 import math
+import numbers
 import os
+import re
+import stat
 import statistics
 import sys
 import tempfile
@@ -47,10 +50,16 @@ MARGIN = 0.03  # a candidate must be more than 3% faster to replace the incumben
 MIN_ROUNDS, MAX_ROUNDS = 3, 7
 DEFAULT_SECONDS = 60.0
 OFF_WORDS = ("off", "0", "no", "false")  # LINEARC_TUNING values that disable it
+ON_WORDS = ("", "on", "1", "yes", "true")  # and those that leave it on
 REWRITE = "`python -m linearc tune` rewrites it"
 NOT_TUNED = "not tuned (python -m linearc tune measures this machine in about a minute)"
 
 _KC_LIMIT = 8192        # csrc/config.c
+_FILE_LIMIT = 1 << 20   # bytes of a tuning file read at import (they take ~10 KiB)
+# What tune() writes for "date" (isoformat(timespec="seconds")), fractions of
+# a second allowed: show_config() prints it, so nothing else is taken.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+                   r"([+-][0-9]{2}:[0-9]{2})?")
 _PANEL_LIMIT = 256 << 20  # bytes of one packed kc_max x nc panel of B
 _BURST_S = 0.02  # a burst times calls for about this long (at least one after the warm-up)
 _SAFETY = 1.3  # a stage starts only if this times its estimate is left
@@ -68,9 +77,11 @@ def _config() -> dict[str, Any]:
 # Where the file goes, and for which machine.
 
 def cache_folder() -> Path:
-    """$XDG_CACHE_HOME/linearc, else ~/.cache/linearc."""
+    """$XDG_CACHE_HOME/linearc, else ~/.cache/linearc. A relative
+    XDG_CACHE_HOME is ignored, as the XDG Base Directory spec says (it
+    would name a folder under whatever the current directory is)."""
     base = os.environ.get("XDG_CACHE_HOME")
-    root = Path(base) if base else Path.home() / ".cache"
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
     return root / "linearc"
 
 
@@ -172,11 +183,16 @@ def _check(data: Any, sig: Mapping[str, Any]) -> tuple[str, dict[str, dict[str, 
         if not isinstance(theirs, dict):
             raise ValueError("malformed: no signature")
         differ = sorted(k for k in set(sig) | set(theirs) if sig.get(k) != theirs.get(k))
+        # the file's own keys as repr(): no control character reaches a terminal
+        named = (k if k in sig else repr(k) for k in differ)
         raise ValueError("foreign: made for another machine or setup (its signature "
-                         f"differs in {', '.join(differ)})")
+                         f"differs in {', '.join(named)})")
     date, values = data.get("date"), data.get("values")
     if not isinstance(date, str):
         raise ValueError("malformed: 'date' must be a string")
+    if not _is_date(date):
+        raise ValueError("malformed: 'date' must be an ISO 8601 date-time as tune() "
+                         "writes it (YYYY-MM-DDTHH:MM:SS+HH:MM)")
     if not isinstance(values, dict) or set(values) != set(DTYPES):
         raise ValueError("malformed: 'values' must hold float32 and float64")
     for dtype in DTYPES:
@@ -192,6 +208,60 @@ def _check(data: Any, sig: Mapping[str, Any]) -> tuple[str, dict[str, dict[str, 
     return date, values
 
 
+def _is_date(text: str) -> bool:
+    if _DATE.fullmatch(text) is None:
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read(path: Path) -> str:
+    """The text of a tuning file: a regular file of at most _FILE_LIMIT
+    bytes, opened without blocking (a FIFO there must not hang the
+    import). FileNotFoundError where there is none (nor can be: a file
+    stands where a folder of the path should be); ValueError saying why
+    anything else cannot be used."""
+    flags = (os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, flags)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(path) from None
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc})") from None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = ("a directory" if stat.S_ISDIR(info.st_mode) else
+                    "a FIFO" if stat.S_ISFIFO(info.st_mode) else
+                    "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+                    else "a socket" if stat.S_ISSOCK(info.st_mode) else "special")
+            raise ValueError(f"cannot be read (not a regular file: {kind})")
+        if info.st_size > _FILE_LIMIT:
+            raise ValueError(f"larger than 1 MiB ({info.st_size} bytes): not a tuning file")
+        while size <= _FILE_LIMIT:  # it may grow while read
+            chunk = os.read(fd, _FILE_LIMIT + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > _FILE_LIMIT:
+            raise ValueError("larger than 1 MiB: not a tuning file")
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc})") from None
+    finally:
+        os.close(fd)
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot be read ({exc})") from None
+
+
 def load(version: str) -> None:
     """At import: apply this machine's tuning file, if any and unless
     LINEARC_TUNING=off. A file that cannot be used is ignored with one
@@ -199,18 +269,22 @@ def load(version: str) -> None:
     try:
         path: Path | None = None
         baseline.update(_current())
-        if os.environ.get("LINEARC_TUNING", "").strip().lower() in OFF_WORDS:
+        switch = os.environ.get("LINEARC_TUNING", "").strip().lower()
+        if switch in OFF_WORDS:
             _set_status("off", None)
             return
+        if switch not in ON_WORDS:  # "disable", "of": say so, and read the file
+            warnings.warn(f"LINEARC_TUNING={os.environ['LINEARC_TUNING']!r} is neither "
+                          f"{'/'.join(OFF_WORDS)} nor {'/'.join(ON_WORDS[1:])}: the tuning "
+                          "file is read (LINEARC_TUNING=off ignores it)",
+                          RuntimeWarning, stacklevel=2)
         sig = signature(version)
         path = file_for(sig)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = _read(path)
         except FileNotFoundError:
             _set_status("not tuned", path)
             return
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot be read ({exc})") from None
         try:
             data = json.loads(text)
         except ValueError as exc:
@@ -751,6 +825,15 @@ def _write(path: Path, record: Mapping[str, Any]) -> None:
         raise
 
 
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The first of folder and its parents that exists and is no folder
+    (XDG_CACHE_HOME naming a file), or None."""
+    for p in (folder, *folder.parents):
+        if os.path.lexists(p):
+            return None if p.is_dir() else p
+    return None
+
+
 def _load_average() -> float | None:
     """The 1-minute load average, or None where there is none."""
     try:
@@ -780,12 +863,14 @@ def tune(seconds: float = DEFAULT_SECONDS, *, progress: bool = True) -> dict[str
 
     ``seconds`` bounds the whole run (default 60): the rounds per parameter
     (3 to 7) are planned to fit, the time is checked before every burst, and
-    what does not fit is skipped and reported. Only what was measured is
+    what does not fit is skipped and reported; a bool or a string is a
+    TypeError, zero, a negative, NaN or infinity a ValueError. Only what was measured is
     stored and applied. Block sizes change speed only, never a bit of any
     result.
 
     The file, ``tuning-<hash of this machine's signature>.json`` in
-    ``$XDG_CACHE_HOME/linearc`` (else ``~/.cache/linearc``), is written
+    ``$XDG_CACHE_HOME/linearc`` (else, or if it is not an absolute path,
+    ``~/.cache/linearc``), is written
     atomically; if it cannot be written, a RuntimeWarning says so and the
     values apply in this process only. ``LINEARC_TUNING=off`` only stops
     ``import linearc`` from reading the file: ``tune()`` always writes and
@@ -794,6 +879,9 @@ def tune(seconds: float = DEFAULT_SECONDS, *, progress: bool = True) -> dict[str
     """
     from . import __version__
 
+    # bool is an int, and float("10") a number: neither is a time given as one
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise TypeError(f"seconds must be a real number, not {type(seconds).__name__}")
     seconds = float(seconds)
     if not seconds > 0 or math.isinf(seconds):
         raise ValueError(f"seconds must be a positive number, got {seconds!r}")
@@ -844,7 +932,9 @@ def tune(seconds: float = DEFAULT_SECONDS, *, progress: bool = True) -> dict[str
     try:
         _write(path, record)
     except OSError as exc:
-        why = f"could not write {path}: {exc}"
+        blocker = _file_in_the_way(path.parent)
+        why = (f"could not write {path}: {blocker} is a file, not a folder"
+               if blocker is not None else f"could not write {path}: {exc}")
         _set_status("tuned", None, date, why)
         warnings.warn(f"linearc.tune(): {why}; the values apply in this process only",
                       RuntimeWarning, stacklevel=2)
