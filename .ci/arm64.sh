@@ -7,6 +7,8 @@
 #   1. tests/_gemm_hashes.c, the GEMM core without Python, built natively
 #      and run under every x86 kernel set this CPU has, and built for aarch64
 #      and run under neon and generic: every line must be equal.
+#   1b. tests/_kernel_edges.c for aarch64: every NEON and portable kernel
+#      at every edge, operands flush against guard pages, bit-exact.
 #   2. The extension cross-built for aarch64 (setup.py with
 #      CC=aarch64-linux-gnu-gcc, -Werror, against the host's NumPy 2 headers:
 #      NumPy 1.24's lack PyArray_ImportNumPyAPI), imported by the aarch64
@@ -87,6 +89,23 @@ for isa in neon generic; do
 done
 say "GEMM core: $(tail -1 "$work/ref.txt" | cut -d' ' -f2) hashes equal on x86-64 ($x86_sets) and aarch64 (neon generic)"
 
+# --- 1b. every kernel at every edge, operands against guard pages -------------
+# tests/_kernel_edges.c (tests/test_kernel_edges.py runs it natively): a read
+# or write one element past any operand faults, a stray write near C or a
+# result that is not the scalar fma chain (subnormals included) fails.
+edges=(tests/_kernel_edges.c csrc/dispatch.c csrc/kernels/[a-z]*.c)
+(cd "$repo" && aarch64-linux-gnu-gcc -O2 -std=c11 -Wall -Wextra -Werror -ffp-contract=off \
+    -Icsrc -o "$work/edges-arm64" "${edges[@]}" -lm -lpthread)
+status=0
+qemu-aarch64 -L "$root" "$work/edges-arm64" neon generic >"$work/edges.txt" 2>&1 || status=$?
+if (( status != 0 )); then
+    echo "arm64: the kernel edge test failed (exit $status) under qemu-aarch64:" >&2
+    head -30 "$work/edges.txt" >&2
+    exit 1
+fi
+grep -q "^[1-9][0-9]* passed, 0 failed$" "$work/edges.txt"
+say "kernel edges: $(grep -o '^[0-9]* passed' "$work/edges.txt") on aarch64 (neon generic), guard pages, exact"
+
 # --- 2. the extension, cross-built, under the aarch64 Python -----------------
 # It is compiled against this Python's headers, so they must be the target's
 # version (Debian bookworm: 3.11).
@@ -135,4 +154,4 @@ for run in "neon" "neon tiny" "generic"; do
     fi
 done
 say "Python: $(tail -1 "$work/py-x86.txt" | cut -d' ' -f2) digests (forward + 3 backward) equal on x86-64 and aarch64 (neon, neon with tiny blocks, generic)"
-echo "arm64: 2 passed, 0 failed"
+echo "arm64: 3 passed, 0 failed"
