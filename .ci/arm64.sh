@@ -41,11 +41,17 @@ mkdir -p "$root" "$work/debs"
 pkgs=(libc6 libgcc-s1 libgomp1 libstdc++6 libgfortran5 libblas3 liblapack3
       python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3-numpy
       libexpat1 zlib1g libffi8 libssl3 libbz2-1.0 liblzma5)
-download() { (cd "$work/debs" && apt-get download -qq "${pkgs[@]/%/:arm64}") >/dev/null 2>&1; }
+# apt's own words are kept: when the second try fails too (no network, a
+# mirror without arm64), they say why.
+download() { (cd "$work/debs" && apt-get download -qq "${pkgs[@]/%/:arm64}") >"$work/download.log" 2>&1; }
 if ! download; then
     dpkg --add-architecture arm64
     apt-get update -qq
-    download || { echo "arm64: cannot download Debian's arm64 packages" >&2; exit 1; }
+    download || {
+        echo "arm64: cannot download Debian's arm64 packages (${pkgs[*]}):" >&2
+        tail -20 "$work/download.log" >&2
+        exit 1
+    }
 fi
 for deb in "$work"/debs/*.deb; do
     dpkg-deb -x "$deb" "$root"
@@ -66,8 +72,18 @@ flags=(-O3 -std=c11 -Wall -Wextra -Werror -ffp-contract=off -fopenmp -DLINEARC_H
        -Icsrc)
 (cd "$repo" && cc "${flags[@]}" -o "$work/hashes-x86" "${core[@]}" -lm -lpthread)
 (cd "$repo" && aarch64-linux-gnu-gcc "${flags[@]}" -o "$work/hashes-arm64" "${core[@]}" -lm -lpthread)
-LINEARC_ISA=generic "$work/hashes-x86" quick >"$work/ref.txt" 2>/dev/null
-grep -q '^cases [1-9]' "$work/ref.txt"
+# Each run's stderr names its kernel set, or says why it failed.
+run_hashes() { # isa output command...
+    local isa=$1 out=$2 status=0
+    shift 2
+    LINEARC_ISA=$isa "$@" quick >"$out" 2>"$out.err" || status=$?
+    if (( status != 0 )) || ! grep -q '^cases [1-9]' "$out"; then
+        echo "arm64: the GEMM hashes under $isa ($*) failed (exit $status):" >&2
+        cat "$out.err" >&2
+        exit 1
+    fi
+}
+run_hashes generic "$work/ref.txt" "$work/hashes-x86"
 compare() { # name file
     if ! cmp -s "$work/ref.txt" "$2"; then
         echo "arm64: $1 differs from x86-64 generic:" >&2
@@ -78,13 +94,12 @@ compare() { # name file
 x86_sets=$("$python" -c 'from linearc import _linearc; print(_linearc._build_config()["isa_supported"])')
 for isa in $x86_sets; do
     [[ $isa == generic ]] && continue
-    LINEARC_ISA=$isa "$work/hashes-x86" quick >"$work/x86-$isa.txt" 2>/dev/null
+    run_hashes "$isa" "$work/x86-$isa.txt" "$work/hashes-x86"
     compare "x86-64 $isa" "$work/x86-$isa.txt"
 done
 for isa in neon generic; do
-    LINEARC_ISA=$isa qemu-aarch64 -L "$root" "$work/hashes-arm64" quick \
-        >"$work/arm64-$isa.txt" 2>"$work/arm64-$isa.err" || { cat "$work/arm64-$isa.err" >&2; exit 1; }
-    grep -q "kernel set $isa (aarch64\|kernel set $isa (any" "$work/arm64-$isa.err"
+    run_hashes "$isa" "$work/arm64-$isa.txt" qemu-aarch64 -L "$root" "$work/hashes-arm64"
+    grep -q "kernel set $isa (aarch64\|kernel set $isa (any" "$work/arm64-$isa.txt.err"
     compare "aarch64 $isa" "$work/arm64-$isa.txt"
 done
 say "GEMM core: $(tail -1 "$work/ref.txt" | cut -d' ' -f2) hashes equal on x86-64 ($x86_sets) and aarch64 (neon generic)"
