@@ -18,6 +18,7 @@ Environment knobs, for CI and development:
 """
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -39,22 +40,29 @@ int main(void) {
 """
 
 
-def _compiler() -> str:
-    return os.environ.get("CC") or sysconfig.get_config_var("CC").split()[0] or "cc"
+def _compiler() -> list[str]:
+    """The C compiler as a command: CC may carry words ("ccache gcc",
+    "aarch64-linux-gnu-gcc -mcpu=neoverse-n1"), as setuptools allows."""
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return shlex.split(cc) or ["cc"]
 
 
-def _cross_compiling(cc: str) -> bool:
+def _arch(name: str) -> str:
+    """One spelling per architecture: macOS and Windows say arm64 / AMD64,
+    Linux and GCC's triples aarch64 / x86_64 (clang on macOS: arm64-apple-...)."""
+    name = name.lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(name, name)
+
+
+def _cross_compiling(cc: list[str]) -> bool:
     """True when cc builds for another architecture than this machine's
     (its -dumpmachine triple does not start with platform.machine())."""
     try:
-        triple = subprocess.run([cc, "-dumpmachine"], check=True, capture_output=True,
+        triple = subprocess.run([*cc, "-dumpmachine"], check=True, capture_output=True,
                                 text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return False
-    host = platform.machine().lower()
-    aliases = {"amd64": "x86_64", "arm64": "aarch64"}
-    host = aliases.get(host, host)
-    return bool(triple) and not triple.split("-")[0].lower() == host
+    return bool(triple) and _arch(triple.split("-")[0]) != _arch(platform.machine())
 
 
 def openmp_flags() -> tuple[list[str], list[str]]:
@@ -62,7 +70,9 @@ def openmp_flags() -> tuple[list[str], list[str]]:
     if os.environ.get("LINEARC_NO_OPENMP") == "1":
         return [], []
     cc = _compiler()
-    if shutil.which(cc) is None:
+    if shutil.which(cc[0]) is None:
+        print(f"linearc: compiler {cc[0]!r} not found; building the serial GEMM",
+              file=sys.stderr)
         return [], []
     cross = _cross_compiling(cc)
     for flag in ("-fopenmp", "-qopenmp"):
@@ -72,7 +82,7 @@ def openmp_flags() -> tuple[list[str], list[str]]:
             with open(src, "w") as f:
                 f.write(OPENMP_PROBE)
             try:
-                subprocess.run([cc, flag, src, "-o", exe], check=True,
+                subprocess.run([*cc, flag, src, "-o", exe], check=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 if not cross:  # a foreign binary cannot run here: linking is the test
                     subprocess.run([exe], check=True, timeout=30)
@@ -93,7 +103,10 @@ macros = [
     # The oldest NumPy whose ABI this build targets; numpy>=2 headers honor it.
     ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION"),
     ("NPY_NO_DEPRECATED_API", "NPY_1_23_API_VERSION"),
-    ("LINEARC_COMPILER", '"' + (_compiler() or "cc") + '"'),
+    # The compiler, as get_config()["compiler"] shows it: CC as given, or
+    # Python's compiler's name; a C string, so no quotes or backslashes.
+    ("LINEARC_COMPILER", '"' + (" ".join(_compiler()) if os.environ.get("CC") else _compiler()[0])
+     .replace('"', "").replace("\\", "") + '"'),
 ]
 if omp_compile:
     macros.append(("LINEARC_HAVE_OPENMP", "1"))

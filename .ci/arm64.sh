@@ -7,6 +7,8 @@
 #   1. tests/_gemm_hashes.c, the GEMM core without Python, built natively
 #      and run under every x86 kernel set this CPU has, and built for aarch64
 #      and run under neon and generic: every line must be equal.
+#   1b. tests/_kernel_edges.c for aarch64: every NEON and portable kernel
+#      at every edge, operands flush against guard pages, bit-exact.
 #   2. The extension cross-built for aarch64 (setup.py with
 #      CC=aarch64-linux-gnu-gcc, -Werror, against the host's NumPy 2 headers:
 #      NumPy 1.24's lack PyArray_ImportNumPyAPI), imported by the aarch64
@@ -39,11 +41,17 @@ mkdir -p "$root" "$work/debs"
 pkgs=(libc6 libgcc-s1 libgomp1 libstdc++6 libgfortran5 libblas3 liblapack3
       python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3-numpy
       libexpat1 zlib1g libffi8 libssl3 libbz2-1.0 liblzma5)
-download() { (cd "$work/debs" && apt-get download -qq "${pkgs[@]/%/:arm64}") >/dev/null 2>&1; }
+# apt's own words are kept: when the second try fails too (no network, a
+# mirror without arm64), they say why.
+download() { (cd "$work/debs" && apt-get download -qq "${pkgs[@]/%/:arm64}") >"$work/download.log" 2>&1; }
 if ! download; then
     dpkg --add-architecture arm64
     apt-get update -qq
-    download || { echo "arm64: cannot download Debian's arm64 packages" >&2; exit 1; }
+    download || {
+        echo "arm64: cannot download Debian's arm64 packages (${pkgs[*]}):" >&2
+        tail -20 "$work/download.log" >&2
+        exit 1
+    }
 fi
 for deb in "$work"/debs/*.deb; do
     dpkg-deb -x "$deb" "$root"
@@ -64,8 +72,18 @@ flags=(-O3 -std=c11 -Wall -Wextra -Werror -ffp-contract=off -fopenmp -DLINEARC_H
        -Icsrc)
 (cd "$repo" && cc "${flags[@]}" -o "$work/hashes-x86" "${core[@]}" -lm -lpthread)
 (cd "$repo" && aarch64-linux-gnu-gcc "${flags[@]}" -o "$work/hashes-arm64" "${core[@]}" -lm -lpthread)
-LINEARC_ISA=generic "$work/hashes-x86" quick >"$work/ref.txt" 2>/dev/null
-grep -q '^cases [1-9]' "$work/ref.txt"
+# Each run's stderr names its kernel set, or says why it failed.
+run_hashes() { # isa output command...
+    local isa=$1 out=$2 status=0
+    shift 2
+    LINEARC_ISA=$isa "$@" quick >"$out" 2>"$out.err" || status=$?
+    if (( status != 0 )) || ! grep -q '^cases [1-9]' "$out"; then
+        echo "arm64: the GEMM hashes under $isa ($*) failed (exit $status):" >&2
+        cat "$out.err" >&2
+        exit 1
+    fi
+}
+run_hashes generic "$work/ref.txt" "$work/hashes-x86"
 compare() { # name file
     if ! cmp -s "$work/ref.txt" "$2"; then
         echo "arm64: $1 differs from x86-64 generic:" >&2
@@ -76,16 +94,32 @@ compare() { # name file
 x86_sets=$("$python" -c 'from linearc import _linearc; print(_linearc._build_config()["isa_supported"])')
 for isa in $x86_sets; do
     [[ $isa == generic ]] && continue
-    LINEARC_ISA=$isa "$work/hashes-x86" quick >"$work/x86-$isa.txt" 2>/dev/null
+    run_hashes "$isa" "$work/x86-$isa.txt" "$work/hashes-x86"
     compare "x86-64 $isa" "$work/x86-$isa.txt"
 done
 for isa in neon generic; do
-    LINEARC_ISA=$isa qemu-aarch64 -L "$root" "$work/hashes-arm64" quick \
-        >"$work/arm64-$isa.txt" 2>"$work/arm64-$isa.err" || { cat "$work/arm64-$isa.err" >&2; exit 1; }
-    grep -q "kernel set $isa (aarch64\|kernel set $isa (any" "$work/arm64-$isa.err"
+    run_hashes "$isa" "$work/arm64-$isa.txt" qemu-aarch64 -L "$root" "$work/hashes-arm64"
+    grep -q "kernel set $isa (aarch64\|kernel set $isa (any" "$work/arm64-$isa.txt.err"
     compare "aarch64 $isa" "$work/arm64-$isa.txt"
 done
 say "GEMM core: $(tail -1 "$work/ref.txt" | cut -d' ' -f2) hashes equal on x86-64 ($x86_sets) and aarch64 (neon generic)"
+
+# --- 1b. every kernel at every edge, operands against guard pages -------------
+# tests/_kernel_edges.c (tests/test_kernel_edges.py runs it natively): a read
+# or write one element past any operand faults, a stray write near C or a
+# result that is not the scalar fma chain (subnormals included) fails.
+edges=(tests/_kernel_edges.c csrc/dispatch.c csrc/kernels/[a-z]*.c)
+(cd "$repo" && aarch64-linux-gnu-gcc -O2 -std=c11 -Wall -Wextra -Werror -ffp-contract=off \
+    -Icsrc -o "$work/edges-arm64" "${edges[@]}" -lm -lpthread)
+status=0
+qemu-aarch64 -L "$root" "$work/edges-arm64" neon generic >"$work/edges.txt" 2>&1 || status=$?
+if (( status != 0 )); then
+    echo "arm64: the kernel edge test failed (exit $status) under qemu-aarch64:" >&2
+    head -30 "$work/edges.txt" >&2
+    exit 1
+fi
+grep -q "^[1-9][0-9]* passed, 0 failed$" "$work/edges.txt"
+say "kernel edges: $(grep -o '^[0-9]* passed' "$work/edges.txt") on aarch64 (neon generic), guard pages, exact"
 
 # --- 2. the extension, cross-built, under the aarch64 Python -----------------
 # It is compiled against this Python's headers, so they must be the target's
@@ -135,4 +169,4 @@ for run in "neon" "neon tiny" "generic"; do
     fi
 done
 say "Python: $(tail -1 "$work/py-x86.txt" | cut -d' ' -f2) digests (forward + 3 backward) equal on x86-64 and aarch64 (neon, neon with tiny blocks, generic)"
-echo "arm64: 2 passed, 0 failed"
+echo "arm64: 3 passed, 0 failed"

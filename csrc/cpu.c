@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -86,13 +87,13 @@ read_cpuid(lc_cpu *cpu)
 }
 #endif
 
-#if defined(__aarch64__)
 /* The Main ID Register: implementer, variant, part and revision. Linux
- * exports it per CPU in sysfs, and /proc/cpuinfo shows its fields. */
+ * exports it per CPU in sysfs (midr_path), and /proc/cpuinfo (cpuinfo_path)
+ * shows its fields. Compiled everywhere, so that tests can feed it files. */
 static int
-read_midr(unsigned long long *midr)
+read_midr(const char *midr_path, const char *cpuinfo_path, unsigned long long *midr)
 {
-    FILE *f = fopen("/sys/devices/system/cpu/cpu0/regs/identification/midr_el1", "r");
+    FILE *f = fopen(midr_path, "r");
     if (f != NULL) {
         const int ok = fscanf(f, "%llx", midr) == 1;
         fclose(f);
@@ -100,7 +101,7 @@ read_midr(unsigned long long *midr)
             return 1;
         }
     }
-    f = fopen("/proc/cpuinfo", "r");
+    f = fopen(cpuinfo_path, "r");
     if (f == NULL) {
         return 0;
     }
@@ -126,7 +127,7 @@ read_midr(unsigned long long *midr)
     if ((seen & 5) != 5) {
         return 0;
     }
-    *midr = (unsigned long long)impl << 24 | (unsigned long long)(variant & 15) << 20 |
+    *midr = (unsigned long long)(impl & 0xFF) << 24 | (unsigned long long)(variant & 15) << 20 |
             (unsigned long long)(part & 0xFFF) << 4 | (rev & 15);
     return 1;
 }
@@ -134,11 +135,11 @@ read_midr(unsigned long long *midr)
 /* On aarch64: vendor is the implementer, family its MIDR code, model the
  * part number, stepping variant * 16 + revision; the brand names the core
  * when it is one of a few common ones. */
-static void
-read_aarch64_id(lc_cpu *cpu)
+void
+lc_cpu_read_arm_id(const char *midr_path, const char *cpuinfo_path, lc_cpu *cpu)
 {
     unsigned long long midr = 0;
-    if (!read_midr(&midr)) {
+    if (!read_midr(midr_path, cpuinfo_path, &midr)) {
         return;
     }
     const unsigned impl = (unsigned)(midr >> 24) & 0xFF, part = (unsigned)(midr >> 4) & 0xFFF;
@@ -171,35 +172,91 @@ read_aarch64_id(lc_cpu *cpu)
         }
     }
 }
-#endif
 
+/* A positive number from dir/file ("32768", "32K", "1M"), or -1 when the
+ * file is missing, empty, not a number, not positive or absurdly large
+ * (more than 2^40: no cache or line is). */
 static long
 read_long(const char *dir, const char *file)
 {
-    char path[256];
+    char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     FILE *f = fopen(path, "r");
-    long v = -1;
-    char unit = 0;
-    if (f != NULL) {
-        if (fscanf(f, "%ld%c", &v, &unit) < 1) {
-            v = -1;
-        }
-        fclose(f);
+    char text[64] = "";
+    if (f == NULL) {
+        return -1;
     }
-    return unit == 'K' ? v * 1024 : unit == 'M' ? v * 1024 * 1024 : v;
+    const int got = fgets(text, sizeof text, f) != NULL;
+    fclose(f);
+    /* strtoll, not scanf: an out-of-range number saturates, no UB. */
+    char *end = text;
+    long long v = got ? strtoll(text, &end, 10) : -1;
+    const char unit = *end;
+    if (end == text) {
+        return -1;
+    }
+    const long long limit = 1LL << 40;
+    if (v <= 0 || v > limit) {
+        return -1;
+    }
+    v = unit == 'K' ? v << 10 : unit == 'M' ? v << 20 : unit == 'G' ? v << 30 : v;
+    return v > limit ? -1 : (long)v;
 }
 
-/* Linux's view of the same tables, for CPUs whose CPUID says nothing. */
-static void
-read_sysfs(lc_cpu *cpu)
+/* CPUs in a shared_cpu_list ("0-3,8-11", "5"), at least 1. */
+static int
+read_cpu_list(const char *dir)
+{
+    char path[512], text[4096] = "";
+    snprintf(path, sizeof path, "%s/shared_cpu_list", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return 1;
+    }
+    const int got = fgets(text, sizeof text, f) != NULL;
+    fclose(f);
+    long count = 0;
+    for (const char *q = text; got && *q != '\0' && *q != '\n';) {
+        char *e;
+        const long a = strtol(q, &e, 10);
+        if (e == q || a < 0) {
+            break;
+        }
+        long b = a;
+        q = e;
+        if (*q == '-') {
+            b = strtol(q + 1, &e, 10);
+            if (e == q + 1 || b < a) {
+                break;
+            }
+            q = e;
+        }
+        count += b - a + 1;
+        if (*q == ',') {
+            q++;
+        }
+        else if (*q != '\0' && *q != '\n') {
+            break;
+        }
+    }
+    return count < 1 ? 1 : count > 65536 ? 65536 : (int)count;
+}
+
+/* Linux's view of the same tables, for CPUs whose CPUID says nothing:
+ * cpu_dir/cache/index<i>/. Linux hides an attribute it does not know
+ * (firmware may give an arm64 cache's size but not its ways or sets), so a
+ * level with a size takes what is missing from the others, or a common
+ * value: 64-byte lines, 8 ways for L1 and 16 beyond. A level without any
+ * usable size is left to assume(). */
+void
+lc_cpu_read_sysfs(const char *cpu_dir, lc_cpu *cpu)
 {
     int found = 0;
     for (int i = 0; i < 8; i++) {
-        char dir[96], type[32] = "";
-        snprintf(dir, sizeof dir, "/sys/devices/system/cpu/cpu0/cache/index%d", i);
+        char dir[400], type[32] = "";
+        snprintf(dir, sizeof dir, "%s/cache/index%d", cpu_dir, i);
         const long level = read_long(dir, "level");
-        char path[128];
+        char path[600];
         snprintf(path, sizeof path, "%s/type", dir);
         FILE *f = fopen(path, "r");
         if (level < 0 || f == NULL || fscanf(f, "%31s", type) != 1 || strcmp(type, "Instruction") == 0) {
@@ -209,17 +266,34 @@ read_sysfs(lc_cpu *cpu)
             continue;
         }
         fclose(f);
-        lc_cache k = {.size = (size_t)read_long(dir, "size"),
-                      .ways = (int)read_long(dir, "ways_of_associativity"),
-                      .line = (int)read_long(dir, "coherency_line_size"),
-                      .sets = (int)read_long(dir, "number_of_sets"),
-                      .sharing = 1};
         lc_cache *dst = level == 1 ? &cpu->l1d : level == 2 ? &cpu->l2 : level == 3 ? &cpu->l3
                                                                                   : NULL;
-        if (dst != NULL && k.ways > 0 && k.line > 0 && k.sets > 0) {
-            *dst = k;
-            found++;
+        if (dst == NULL) {
+            continue;
         }
+        long size = read_long(dir, "size"), ways = read_long(dir, "ways_of_associativity");
+        long line = read_long(dir, "coherency_line_size"), sets = read_long(dir, "number_of_sets");
+        line = line > 0 && line <= 4096 ? line : 64;
+        ways = ways > 0 && ways <= 1024 ? ways : -1;
+        if (size <= 0 && ways > 0 && sets > 0) {
+            size = ways * line * sets;
+        }
+        if (size < 1024) {
+            continue; /* no size, or none a data cache has */
+        }
+        if (ways < 0) {
+            ways = sets > 0 && size % (line * sets) == 0 && size / (line * sets) <= 1024
+                       ? size / (line * sets)
+                       : level == 1 ? 8 : 16;
+        }
+        /* The sets follow from the rest, whatever the file said. */
+        sets = size / (ways * line);
+        if (sets < 1 || sets > (1L << 24)) {
+            continue;
+        }
+        *dst = (lc_cache){.size = (size_t)size, .ways = (int)ways, .line = (int)line,
+                          .sets = (int)sets, .sharing = read_cpu_list(dir)};
+        found++;
     }
     if (found > 0) {
         cpu->source = "sysfs";
@@ -245,10 +319,11 @@ read_cpu(void)
     read_cpuid(cpu);
 #endif
 #if defined(__aarch64__)
-    read_aarch64_id(cpu);
+    lc_cpu_read_arm_id("/sys/devices/system/cpu/cpu0/regs/identification/midr_el1",
+                       "/proc/cpuinfo", cpu);
 #endif
     if (strcmp(cpu->source, "assumed") == 0) {
-        read_sysfs(cpu);
+        lc_cpu_read_sysfs("/sys/devices/system/cpu/cpu0", cpu);
     }
     assume(&cpu->l1d, 32 << 10, 8);
     assume(&cpu->l2, 1 << 20, 16);

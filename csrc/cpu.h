@@ -32,4 +32,13 @@ typedef struct {
 /* This CPU, read once (thread-safe). */
 const lc_cpu *lc_cpu_info(void);
 
+/* The readers behind it, with their files as parameters so that tests can
+ * feed them any tree (tests/_cpu_files.c). lc_cpu_read_sysfs fills the
+ * levels that cpu_dir/cache/index* describe usably and sets source to
+ * "sysfs" if any; lc_cpu_read_arm_id fills vendor, family, model, stepping
+ * and brand from a MIDR_EL1 file or /proc/cpuinfo's CPU fields, or leaves
+ * them when neither says. */
+void lc_cpu_read_sysfs(const char *cpu_dir, lc_cpu *cpu);
+void lc_cpu_read_arm_id(const char *midr_path, const char *cpuinfo_path, lc_cpu *cpu);
+
 #endif

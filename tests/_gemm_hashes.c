@@ -17,8 +17,10 @@
  * the bias gradient's column sums), the dtype, m n k, the thread count, and
  * a 64-bit FNV-1a hash of C's bytes. Operands are deterministic (a fixed
  * generator), with NaNs (signed, with payloads), infinities and zeros
- * sprinkled into one case in three. The last line is "cases N". The kernel
- * set's name goes to stderr, so that the lines of two sets can be diffed.
+ * sprinkled into one case in three, and another third scaled so that the
+ * products, the bias and C are subnormal (a flush to zero changes them).
+ * The last line is "cases N". The kernel set's name goes to stderr, so
+ * that the lines of two sets can be diffed.
  *
  * Shapes reach every path and edge: rows 1 to 40 (every partial tile of
  * 2, 3, 4 and 6 rows, the direct path's row counts), columns that are not a
@@ -70,11 +72,13 @@ value(int specials)
     return u * (double)(1 << ((r >> 6) % 5)) / 2.0;
 }
 
+/* scale: 1, or a power of two that puts the values (or their products)
+ * in the subnormal range, where a flush to zero would show. */
 static void
-fill(void *p, long count, lc_dtype t, int specials)
+fill(void *p, long count, lc_dtype t, int specials, double scale)
 {
     for (long i = 0; i < count; i++) {
-        const double v = value(specials);
+        const double v = value(specials) * scale;
         if (t == LC_F64) {
             ((double *)p)[i] = v;
         }
@@ -103,7 +107,13 @@ run_shape(const lc_context *ctx, const char *blocks, lc_dtype t, long m, long n,
           int threads)
 {
     const size_t es = lc_dtype_size(t);
-    const int specials = (m + n + k) % 3 == 0;
+    /* One case in three with specials, one in three in the subnormal
+     * range: operands whose products are subnormal, and starts (bias, C)
+     * of that size. (Both kinds occur among the quick run's shapes.) */
+    const int specials = (m * 7 + n * 3 + k) % 3 == 0;
+    const int tiny = (m * 7 + n * 3 + k) % 3 == 1;
+    const double s1 = !tiny ? 1.0 : t == LC_F32 ? 0x1p-70 : 0x1p-530;
+    const double s2 = s1 * s1;
     rng_state = (uint64_t)(m * 1000003 + n * 1009 + k) * 2 + (t == LC_F64);
     /* x: m x k; w: n x k; g: m x n; xt: k x m (x as the weight gradient
      * reads it: X^T with X stored k x m); c: m x n. */
@@ -114,10 +124,10 @@ run_shape(const lc_context *ctx, const char *blocks, lc_dtype t, long m, long n,
         fprintf(stderr, "out of memory\n");
         exit(2);
     }
-    fill(x, m * k, t, specials);
-    fill(w, n * k, t, specials);
-    fill(bias, n, t, specials);
-    fill(c0, m * n, t, specials);
+    fill(x, m * k, t, specials, s1);
+    fill(w, n * k, t, specials, s1);
+    fill(bias, n, t, specials, s2);
+    fill(c0, m * n, t, specials, s2);
     const ptrdiff_t e = (ptrdiff_t)es;
     static const char *const names[] = {"fwd", "fwdnb", "gi", "wg"};
     for (int which = 0; which < 4; which++) {
@@ -205,7 +215,9 @@ main(int argc, char **argv)
             const lc_dtype t = ti == 0 ? LC_F32 : LC_F64;
             for (long m = 1; m <= 40; m++) {
                 for (size_t s = 0; s < sizeof small_nk / sizeof small_nk[0]; s++) {
-                    if (quick && (m % 3 != 0 || s > 1)) {
+                    /* quick: every remainder of the tiles' rows (1-8),
+                     * and a few taller. */
+                    if (quick && ((m > 8 && m != 13 && m != 23 && m != 40) || s > 1)) {
                         continue;
                     }
                     run_shape(&ctx, blockings[bi][0], t, m, small_nk[s][0], small_nk[s][1],

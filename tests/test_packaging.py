@@ -55,3 +55,32 @@ def test_sdist_carries_license_changelog_and_docs(tmp_path):
         assert path in members, path
     assert "License-Expression: MIT" in pkg_info
     assert "License-File: LICENSE" in pkg_info
+
+
+SETUP_PROBE = """
+import runpy, sys, setuptools
+setuptools.setup = lambda **kw: None  # only the module-level probing
+ns = runpy.run_path("setup.py")
+print(ns["omp_compile"], dict(ns["macros"])["LINEARC_COMPILER"])
+"""
+
+
+@pytest.mark.parametrize("cc", ["env cc", "cc -O1"])
+def test_setup_finds_openmp_with_a_cc_of_several_words(cc):
+    """CC="ccache gcc" (or a compiler with flags) is a command, as setuptools
+    takes it: setup.py looked the whole string up as one program, found
+    none, and built the serial GEMM without a word."""
+    import os
+    import shutil
+    if shutil.which("cc") is None:
+        pytest.skip("no cc")
+    base = subprocess.run([sys.executable, "-c", SETUP_PROBE], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, "CC": "cc"}, timeout=120)
+    assert base.returncode == 0, base.stderr
+    if "-fopenmp" not in base.stdout:
+        pytest.skip("cc has no OpenMP here")
+    proc = subprocess.run([sys.executable, "-c", SETUP_PROBE], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, "CC": cc}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "-fopenmp" in proc.stdout, proc.stdout + proc.stderr
+    assert f'"{cc}"' in proc.stdout
