@@ -66,7 +66,7 @@ qpython=(qemu-aarch64 -L "$root" "$root/usr/bin/python3.11")
 say "sysroot ready: $("${qpython[@]}" -c 'import sys, numpy; print("python", sys.version.split()[0], "numpy", numpy.__version__)')"
 
 # --- 1. the GEMM core, C only --------------------------------------------------
-core=(tests/_gemm_hashes.c csrc/gemm.c csrc/gemm_blocked.c csrc/pack.c csrc/workspace.c
+core=(tests/_gemm_hashes.c csrc/rng.c csrc/gemm.c csrc/gemm_blocked.c csrc/pack.c csrc/workspace.c
       csrc/dispatch.c csrc/config.c csrc/cpu.c csrc/threads.c csrc/kernels/[a-z]*.c)
 flags=(-O3 -std=c11 -Wall -Wextra -Werror -ffp-contract=off -fopenmp -DLINEARC_HAVE_OPENMP
        -Icsrc)
@@ -108,7 +108,7 @@ say "GEMM core: $(tail -1 "$work/ref.txt" | cut -d' ' -f2) hashes equal on x86-6
 # tests/_kernel_edges.c (tests/test_kernel_edges.py runs it natively): a read
 # or write one element past any operand faults, a stray write near C or a
 # result that is not the scalar fma chain (subnormals included) fails.
-edges=(tests/_kernel_edges.c csrc/dispatch.c csrc/kernels/[a-z]*.c)
+edges=(tests/_kernel_edges.c csrc/rng.c csrc/dispatch.c csrc/kernels/[a-z]*.c)
 (cd "$repo" && aarch64-linux-gnu-gcc -O2 -std=c11 -Wall -Wextra -Werror -ffp-contract=off \
     -Icsrc -o "$work/edges-arm64" "${edges[@]}" -lm -lpthread)
 status=0

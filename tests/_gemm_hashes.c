@@ -36,16 +36,14 @@
 #include "config.h"
 #include "dispatch.h"
 #include "gemm.h"
+#include "rng.h"
 
-static uint64_t rng_state;
+static lc_rng rng; /* linearc's own generator: the same values on every machine */
 
 static uint64_t
 next_u64(void)
 {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return lc_rng_next(&rng);
 }
 
 /* A value in (-8, 8) with a spread of exponents, so that the chains round
@@ -114,7 +112,7 @@ run_shape(const lc_context *ctx, const char *blocks, lc_dtype t, long m, long n,
     const int tiny = (m * 7 + n * 3 + k) % 3 == 1;
     const double s1 = !tiny ? 1.0 : t == LC_F32 ? 0x1p-70 : 0x1p-530;
     const double s2 = s1 * s1;
-    rng_state = (uint64_t)(m * 1000003 + n * 1009 + k) * 2 + (t == LC_F64);
+    lc_rng_seed(&rng, (uint64_t)(m * 1000003 + n * 1009 + k) * 2 + (t == LC_F64));
     /* x: m x k; w: n x k; g: m x n; xt: k x m (x as the weight gradient
      * reads it: X^T with X stored k x m); c: m x n. */
     void *x = malloc((size_t)(m * k) * es), *w = malloc((size_t)(n * k) * es);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "rng.h"
 
 static size_t page;
 
@@ -67,15 +68,12 @@ place(arena *ar, size_t n, size_t align)
 }
 
 /* ---- values ---------------------------------------------------------------- */
-static uint64_t rng = 0x243F6A8885A308D3ull;
+static lc_rng rng; /* linearc's own generator, seeded in main() */
 
 static uint64_t
 next_u64(void)
 {
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return lc_rng_next(&rng);
 }
 
 /* Mostly ordinary values; with `tiny`, values near the subnormal range so
@@ -397,6 +395,7 @@ int
 main(int argc, char **argv)
 {
     page = (size_t)sysconf(_SC_PAGESIZE);
+    lc_rng_seed(&rng, 0x243F6A8885A308D3ull);
     ar_a = arena_new(1 << 15);
     ar_b = arena_new(1 << 15);
     ar_c = arena_new(1 << 15);

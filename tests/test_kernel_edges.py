@@ -27,7 +27,7 @@ if not (CSRC / "dispatch.c").exists():
 def test_every_kernel_edge_is_exact_and_in_bounds(tmp_path):
     cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
     exe = tmp_path / "kernel_edges"
-    sources = [HERE / "_kernel_edges.c", CSRC / "dispatch.c",
+    sources = [HERE / "_kernel_edges.c", CSRC / "rng.c", CSRC / "dispatch.c",
                *sorted((CSRC / "kernels").glob("[a-z]*.c"))]
     subprocess.run([*cc, "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",
                     f"-I{CSRC}", "-o", str(exe), *map(str, sources), "-lm", "-lpthread"],
