@@ -12,7 +12,8 @@
 #include "types.h"
 
 typedef struct {
-    lc_dtype dtype;   /* compute and output type; bias has it too */
+    lc_dtype dtype;   /* compute type (LC_F32 or LC_F64); C's and bias's too,
+                       * unless c_type / bias_type name a half type */
     ptrdiff_t m, n, k;
     lc_operand a;     /* m x k */
     lc_operand b;     /* k x n */
@@ -22,7 +23,27 @@ typedef struct {
     int accumulate;   /* chains continue from C (no bias) instead of starting anew */
     int nthreads;     /* upper bound; small problems use fewer */
     const lc_context *ctx;
+    /* LC_F16 or LC_BF16 (dtype LC_F32 then): C, or the bias, holds that half
+     * type. The chains still run in float32, carried between K blocks in a
+     * float32 home, and each result is rounded once, to nearest even, when
+     * it is stored; a half C cannot be accumulated into. Any other value
+     * (the 0 an initializer leaves): of dtype. Operands a and b may be of
+     * any type: the packers widen them. */
+    lc_dtype c_type, bias_type;
 } lc_gemm_args;
+
+/* C's and the bias's element types. */
+static inline lc_dtype
+lc_c_type(const lc_gemm_args *g)
+{
+    return lc_is_half(g->c_type) ? g->c_type : g->dtype;
+}
+
+static inline lc_dtype
+lc_bias_type(const lc_gemm_args *g)
+{
+    return lc_is_half(g->bias_type) ? g->bias_type : g->dtype;
+}
 
 /* Every decision lc_gemm makes for a problem, from its shape and the
  * context alone: for tests, benchmarks and the tuner. */

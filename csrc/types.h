@@ -7,12 +7,29 @@
 
 #include <stddef.h>
 
-typedef enum { LC_F32 = 0, LC_F64 = 1 } lc_dtype;
+/* Element types. The two half types are storage only: their products are
+ * computed in float32 chains (lc_compute_type), each value widened exactly
+ * on the way in and each result rounded once (to nearest even) on the way
+ * out. */
+typedef enum { LC_F32 = 0, LC_F64 = 1, LC_F16 = 2, LC_BF16 = 3 } lc_dtype;
 
 static inline size_t
 lc_dtype_size(lc_dtype t)
 {
-    return t == LC_F32 ? 4 : 8;
+    return t == LC_F64 ? 8 : t == LC_F32 ? 4 : 2;
+}
+
+static inline int
+lc_is_half(lc_dtype t)
+{
+    return t == LC_F16 || t == LC_BF16;
+}
+
+/* The type a layer of type t computes its chains in. */
+static inline lc_dtype
+lc_compute_type(lc_dtype t)
+{
+    return t == LC_F64 ? LC_F64 : LC_F32;
 }
 
 /*

@@ -61,6 +61,22 @@ typedef void (*lc_direct_fn)(ptrdiff_t kc, const void *a, ptrdiff_t lda, ptrdiff
  */
 typedef void (*lc_pack_fn)(ptrdiff_t kc, int R, const void *const *rows, void *dst);
 
+/*
+ * Half-precision conversions of n contiguous values, defined to the bit and
+ * the same on every instruction set, whatever the floating-point
+ * environment: widen is exact (float16 and bfloat16 values are all float32
+ * values); narrow rounds to nearest even, keeps subnormal halves (no flush)
+ * and stores any NaN as the canonical half NaN, NumPy's and ml_dtypes' nan
+ * (float16 0x7E00, bfloat16 0x7FC0).
+ */
+typedef void (*lc_widen_fn)(ptrdiff_t n, const void *src, float *dst);
+typedef void (*lc_narrow_fn)(ptrdiff_t n, const float *src, void *dst);
+
+typedef struct {
+    lc_widen_fn widen;
+    lc_narrow_fn narrow;
+} lc_half_ops;
+
 /* The kernels of one element type. */
 typedef struct {
     int mr, nr;               /* packed tile */
@@ -74,6 +90,7 @@ typedef struct {
     const char *name; /* "avx512", "avx2", "neon" or "generic": LINEARC_ISA's values */
     const char *arch; /* the architecture it runs on: "x86-64", "aarch64", or "any" */
     lc_kernel_ops f32, f64;
+    lc_half_ops f16, bf16; /* storage types computed in float32 */
 } lc_kernel_set;
 
 /* The architecture this module is built for, as get_config()["arch"] says. */
