@@ -13,8 +13,11 @@
 #ifndef LINEARC_HALF_H
 #define LINEARC_HALF_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "types.h"
 
 #define LC_F16_NAN ((uint16_t)0x7E00)
 #define LC_BF16_NAN ((uint16_t)0x7FC0)
@@ -120,6 +123,62 @@ static inline uint16_t
 lc_f32_to_half(float f, int bfloat)
 {
     return bfloat ? lc_f32_to_bf16(f) : lc_f32_to_f16(f);
+}
+
+/* One element of any type as a double (exact), and back (rounded once to
+ * t: float32 by the C conversion, the half types by the rounding above). */
+static inline double
+lc_element_load(const char *p, lc_dtype t)
+{
+    switch (t) {
+    case LC_F32: return (double)*(const float *)p;
+    case LC_F64: return *(const double *)p;
+    default: return (double)lc_half_to_f32(*(const uint16_t *)p, t == LC_BF16);
+    }
+}
+
+static inline void
+lc_element_store(void *dst, ptrdiff_t idx, lc_dtype t, double v)
+{
+    switch (t) {
+    case LC_F32: ((float *)dst)[idx] = (float)v; break;
+    case LC_F64: ((double *)dst)[idx] = v; break;
+    default: ((uint16_t *)dst)[idx] = lc_f32_to_half((float)v, t == LC_BF16);
+    }
+}
+
+/* Whole arrays, one value at a time: the portable kernel set's
+ * conversions, and the tails of the vector ones. */
+static inline void
+lc_widen_f16_scalar(ptrdiff_t n, const void *src, float *dst)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        dst[i] = lc_f16_to_f32(((const uint16_t *)src)[i]);
+    }
+}
+
+static inline void
+lc_widen_bf16_scalar(ptrdiff_t n, const void *src, float *dst)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        dst[i] = lc_bf16_to_f32(((const uint16_t *)src)[i]);
+    }
+}
+
+static inline void
+lc_narrow_f16_scalar(ptrdiff_t n, const float *src, void *dst)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        ((uint16_t *)dst)[i] = lc_f32_to_f16(src[i]);
+    }
+}
+
+static inline void
+lc_narrow_bf16_scalar(ptrdiff_t n, const float *src, void *dst)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        ((uint16_t *)dst)[i] = lc_f32_to_bf16(src[i]);
+    }
 }
 
 #endif

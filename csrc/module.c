@@ -160,10 +160,11 @@ forward_args(PyObject *module, PyObject *args, const char *fmt, lc_gemm_args *g)
     }
     const ptrdiff_t es = (ptrdiff_t)lc_dtype_size(dtype);
     *g = (lc_gemm_args){
-        .dtype = dtype, .m = m, .n = n, .k = k,
+        .dtype = lc_compute_type(dtype), .m = m, .n = n, .k = k,
         .a = {.data = NULL, .type = dtype, .rs = k * es, .cs = es},
         .b = {.data = NULL, .type = dtype, .rs = n * es, .cs = es},
         .ldc = n, .nthreads = threads, .ctx = lc_state_context(PyModule_GetState(module)),
+        .c_type = dtype, .bias_type = dtype, /* (a float32 or float64 C: of dtype) */
     };
     return 0;
 }
@@ -189,11 +190,13 @@ gemm_plan(PyObject *module, PyObject *args)
         return NULL;
     }
     const lc_gemm_plan p = lc_gemm_make_plan(&g);
-    return Py_BuildValue("{sssisOsOsOsnsnsnsn}", "path", lc_gemm_path_name(p.path),
+    return Py_BuildValue("{sssisOsOsOsnsnsnsOsnsnsn}", "path", lc_gemm_path_name(p.path),
                          "threads", p.threads, "copy_a", p.copy_a ? Py_True : Py_False,
                          "split_rows", p.split_rows ? Py_True : Py_False, "shared_a",
                          p.shared_a ? Py_True : Py_False, "kc", (Py_ssize_t)p.kc, "nc",
-                         (Py_ssize_t)p.nc, "mc", (Py_ssize_t)p.mc, "workspace_bytes",
+                         (Py_ssize_t)p.nc, "mc", (Py_ssize_t)p.mc, "widen_b",
+                         p.widen_b ? Py_True : Py_False, "b_cols", (Py_ssize_t)p.b_cols,
+                         "home_rows", (Py_ssize_t)p.home_rows, "workspace_bytes",
                          (Py_ssize_t)p.ws_bytes);
 }
 

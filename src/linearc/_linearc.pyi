@@ -113,6 +113,9 @@ class _Plan(TypedDict):
     kc: int
     nc: int
     mc: int
+    widen_b: bool  # direct path over a half B, widened a block at a time
+    b_cols: int  # ... in chunks of this many columns
+    home_rows: int  # a half result: rows of its float32 home (0: none)
     workspace_bytes: int
 
 @final
