@@ -91,7 +91,10 @@ def _has_ml_dtypes() -> bool:
     (looked up without importing it)."""
     if "ml_dtypes" in sys.modules:
         return sys.modules["ml_dtypes"] is not None
-    return importlib.util.find_spec("ml_dtypes") is not None
+    try:
+        return importlib.util.find_spec("ml_dtypes") is not None
+    except (ImportError, ValueError):  # a finder that refuses it
+        return False
 
 
 # The parameters show_config() describes, in its words.
