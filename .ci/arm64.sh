@@ -66,7 +66,7 @@ qpython=(qemu-aarch64 -L "$root" "$root/usr/bin/python3.11")
 say "sysroot ready: $("${qpython[@]}" -c 'import sys, numpy; print("python", sys.version.split()[0], "numpy", numpy.__version__)')"
 
 # --- 1. the GEMM core, C only --------------------------------------------------
-core=(tests/_gemm_hashes.c csrc/rng.c csrc/gemm.c csrc/gemm_blocked.c csrc/pack.c csrc/workspace.c
+core=(tests/_gemm_hashes.c csrc/rng.c csrc/gemm.c csrc/gemm_blocked.c csrc/gemm_half.c csrc/pack.c csrc/workspace.c
       csrc/dispatch.c csrc/config.c csrc/cpu.c csrc/threads.c csrc/kernels/[a-z]*.c)
 flags=(-O3 -std=c11 -Wall -Wextra -Werror -ffp-contract=off -fopenmp -DLINEARC_HAVE_OPENMP
        -Icsrc)

@@ -2,7 +2,7 @@
  * The GEMM alone, without Python: for tuning kernels and block sizes.
  *
  *   cc -O3 -std=c11 -ffp-contract=off -fopenmp -DLINEARC_HAVE_OPENMP -Icsrc \
- *      -o /tmp/gemm_harness benchmarks/gemm_harness.c csrc/gemm.c csrc/gemm_blocked.c \
+ *      -o /tmp/gemm_harness benchmarks/gemm_harness.c csrc/gemm.c csrc/gemm_blocked.c csrc/gemm_half.c \
  *      csrc/pack.c csrc/workspace.c csrc/dispatch.c csrc/config.c csrc/threads.c \
  *      csrc/kernels/[a-z]*.c -lm
  *   /tmp/gemm_harness M N K [f|d] [threads] [layout]

@@ -6,6 +6,8 @@
  * operands). Nothing here rounds twice: a chain is never stored in half
  * between K blocks.
  */
+#include <stdint.h>
+
 #include "gemm_parts.h"
 #include "half.h"
 
@@ -42,6 +44,19 @@ home_args(const lc_gemm_args *g, ptrdiff_t i0, ptrdiff_t rows, float *home, cons
     return sub;
 }
 
+/* The bytes of rows x n floats, saturated (a plan for sizes no array can
+ * have asks for an impossible workspace instead of wrapping around). */
+static size_t
+float_bytes(ptrdiff_t rows, ptrdiff_t n)
+{
+    size_t values, bytes;
+    if (__builtin_mul_overflow((size_t)rows, (size_t)n, &values) ||
+        __builtin_mul_overflow(values, sizeof(float), &bytes) || bytes > SIZE_MAX / 4) {
+        return SIZE_MAX / 4;
+    }
+    return bytes;
+}
+
 /* Where a half product keeps its float32 home (a half C's) and its widened
  * bias (a half bias's) in the workspace, before the inner products' own. */
 typedef struct {
@@ -53,11 +68,11 @@ half_layout_of(const lc_gemm_args *g, const lc_gemm_plan *plan)
 {
     half_layout lay = {0, 0};
     if (lc_is_half(g->c_type)) {
-        lay.bias_offset = lc_round_up((size_t)(plan->home_rows * g->n) * sizeof(float), LC_ALIGN);
+        lay.bias_offset = lc_round_up(float_bytes(plan->home_rows, g->n), LC_ALIGN);
     }
     lay.inner_offset = lay.bias_offset;
     if (g->bias != NULL && lc_is_half(g->bias_type)) {
-        lay.inner_offset += lc_round_up((size_t)g->n * sizeof(float), LC_ALIGN);
+        lay.inner_offset += lc_round_up(float_bytes(1, g->n), LC_ALIGN);
     }
     return lay;
 }
@@ -69,7 +84,7 @@ lc_half_plan(const lc_gemm_args *g)
 {
     ptrdiff_t rows = g->m;
     if (lc_is_half(g->c_type)) {
-        const size_t fit = HOME_MAX_BYTES / ((size_t)g->n * sizeof(float));
+        const size_t fit = HOME_MAX_BYTES / float_bytes(1, g->n);
         rows = fit >= (size_t)g->m ? g->m : LC_MAX((ptrdiff_t)fit, (ptrdiff_t)1);
         if (rows < g->m && rows >= 64) {
             rows = rows / 64 * 64;

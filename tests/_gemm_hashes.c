@@ -5,7 +5,7 @@
  * under qemu-aarch64, and compares the lines).
  *
  *   cc -O3 -std=c11 -ffp-contract=off -fopenmp -DLINEARC_HAVE_OPENMP -Icsrc \
- *      -o /tmp/gemm_hashes tests/_gemm_hashes.c csrc/gemm.c csrc/gemm_blocked.c \
+ *      -o /tmp/gemm_hashes tests/_gemm_hashes.c csrc/gemm.c csrc/gemm_blocked.c csrc/gemm_half.c \
  *      csrc/pack.c csrc/workspace.c csrc/dispatch.c csrc/config.c csrc/cpu.c \
  *      csrc/threads.c csrc/kernels/[a-z]*.c -lm -lpthread
  *   LINEARC_ISA=neon /tmp/gemm_hashes [quick]
@@ -14,7 +14,8 @@
  * blocks, or wide ones: set through LINEARC_BLOCKING_F32 / _F64, which this
  * program sets itself), the product (fwd: x @ W.T + bias, fwdnb: no bias,
  * gi: G @ W with B read across its rows, wg: X^T @ G continued from C, sum:
- * the bias gradient's column sums), the dtype, m n k, the thread count, and
+ * the bias gradient's column sums), the dtype (float16 and bfloat16 too:
+ * half operands in float32 chains), m n k, the thread count, and
  * a 64-bit FNV-1a hash of C's bytes. Operands are deterministic (a fixed
  * generator), with NaNs (signed, with payloads), infinities and zeros
  * sprinkled into one case in three, and another third scaled so that the
@@ -36,6 +37,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "gemm.h"
+#include "half.h"
 #include "rng.h"
 
 static lc_rng rng; /* linearc's own generator: the same values on every machine */
@@ -76,13 +78,7 @@ static void
 fill(void *p, long count, lc_dtype t, int specials, double scale)
 {
     for (long i = 0; i < count; i++) {
-        const double v = value(specials) * scale;
-        if (t == LC_F64) {
-            ((double *)p)[i] = v;
-        }
-        else {
-            ((float *)p)[i] = (float)v;
-        }
+        lc_element_store(p, i, t, value(specials) * scale);
     }
 }
 
@@ -99,39 +95,54 @@ fnv1a(const void *p, size_t n)
 
 static long cases;
 
-/* One shape, every product, one dtype and thread count. */
+static const char *
+type_name(lc_dtype t)
+{
+    static const char *const names[] = {"f32", "f64", "f16", "bf16"};
+    return names[t];
+}
+
+/* One shape, every product, one dtype and thread count. A half dtype's
+ * operands, bias and results (fwd, gi) are half, its weight gradient (wg)
+ * and column sums float32, all computed in float32 chains. */
 static void
 run_shape(const lc_context *ctx, const char *blocks, lc_dtype t, long m, long n, long k,
           int threads)
 {
-    const size_t es = lc_dtype_size(t);
+    const lc_dtype ct = lc_compute_type(t);
+    const size_t es = lc_dtype_size(t), ces = lc_dtype_size(ct);
     /* One case in three with specials, one in three in the subnormal
      * range: operands whose products are subnormal, and starts (bias, C)
-     * of that size. (Both kinds occur among the quick run's shapes.) */
+     * of that size (float16's: subnormal halves, its products cannot reach
+     * float32's subnormals). (Both kinds occur among the quick run's
+     * shapes.) */
     const int specials = (m * 7 + n * 3 + k) % 3 == 0;
     const int tiny = (m * 7 + n * 3 + k) % 3 == 1;
-    const double s1 = !tiny ? 1.0 : t == LC_F32 ? 0x1p-70 : 0x1p-530;
+    const double s1 = !tiny ? 1.0 : t == LC_F64 ? 0x1p-530 : t == LC_F16 ? 0x1p-12 : 0x1p-70;
     const double s2 = s1 * s1;
-    lc_rng_seed(&rng, (uint64_t)(m * 1000003 + n * 1009 + k) * 2 + (t == LC_F64));
+    lc_rng_seed(&rng, (uint64_t)(m * 1000003 + n * 1009 + k) * 2 + (t == LC_F64) +
+                          7 * (uint64_t)lc_is_half(t) + (t == LC_BF16));
     /* x: m x k; w: n x k; g: m x n; xt: k x m (x as the weight gradient
-     * reads it: X^T with X stored k x m); c: m x n. */
+     * reads it: X^T with X stored k x m); c: m x n (of the compute type
+     * for the weight gradient). */
     void *x = malloc((size_t)(m * k) * es), *w = malloc((size_t)(n * k) * es);
-    void *bias = malloc((size_t)n * es), *c = malloc((size_t)(m * n) * es);
-    void *c0 = malloc((size_t)(m * n) * es);
+    void *bias = malloc((size_t)n * es), *c = malloc((size_t)(m * n) * ces);
+    void *c0 = malloc((size_t)(m * n) * ces);
     if (!x || !w || !bias || !c || !c0) {
         fprintf(stderr, "out of memory\n");
         exit(2);
     }
     fill(x, m * k, t, specials, s1);
     fill(w, n * k, t, specials, s1);
-    fill(bias, n, t, specials, s2);
-    fill(c0, m * n, t, specials, s2);
+    fill(bias, n, t, specials, lc_is_half(t) ? s1 : s2);
+    fill(c0, m * n, ct, specials, s2);
     const ptrdiff_t e = (ptrdiff_t)es;
     static const char *const names[] = {"fwd", "fwdnb", "gi", "wg"};
     for (int which = 0; which < 4; which++) {
-        lc_gemm_args g = {.dtype = t, .m = m, .n = n, .k = k, .c = c, .ldc = n,
-                          .nthreads = threads, .ctx = ctx};
-        memcpy(c, c0, (size_t)(m * n) * es);
+        lc_gemm_args g = {.dtype = ct, .m = m, .n = n, .k = k, .c = c, .ldc = n,
+                          .nthreads = threads, .ctx = ctx, .bias_type = t,
+                          .c_type = which < 3 ? t : ct};
+        memcpy(c, c0, (size_t)(m * n) * ces);
         if (which <= 1) { /* y = x @ W.T (+ bias): B(p, j) = w[j * k + p] */
             g.a = (lc_operand){.data = x, .type = t, .rs = k * e, .cs = e};
             g.b = (lc_operand){.data = w, .type = t, .rs = e, .cs = k * e};
@@ -150,17 +161,17 @@ run_shape(const lc_context *ctx, const char *blocks, lc_dtype t, long m, long n,
             fprintf(stderr, "lc_gemm failed (out of memory)\n");
             exit(2);
         }
-        printf("%s %s %s %ld %ld %ld t%d %016llx\n", blocks, names[which],
-               t == LC_F32 ? "f32" : "f64", m, n, k, threads,
-               (unsigned long long)fnv1a(c, (size_t)(m * n) * es));
+        printf("%s %s %s %ld %ld %ld t%d %016llx\n", blocks, names[which], type_name(t), m, n,
+               k, threads,
+               (unsigned long long)fnv1a(c, (size_t)(m * n) * lc_dtype_size(lc_c_type(&g))));
         cases++;
     }
     if (threads == 1) { /* the bias gradient: column sums of w as k x n */
         const lc_operand a = {.data = w, .type = t, .rs = n * e, .cs = e};
-        memcpy(c, c0, (size_t)n * es);
-        lc_sum_rows(&a, k, n, t, 1, c);
-        printf("%s sum %s %ld %ld t1 %016llx\n", blocks, t == LC_F32 ? "f32" : "f64", k, n,
-               (unsigned long long)fnv1a(c, (size_t)n * es));
+        memcpy(c, c0, (size_t)n * ces);
+        lc_sum_rows(&a, k, n, ct, 1, c);
+        printf("%s sum %s %ld %ld t1 %016llx\n", blocks, type_name(t), k, n,
+               (unsigned long long)fnv1a(c, (size_t)n * ces));
         cases++;
     }
     free(x);
@@ -209,8 +220,8 @@ main(int argc, char **argv)
             fprintf(stderr, "%s: %s\n", bad, why);
             return 2;
         }
-        for (int ti = 0; ti < 2; ti++) {
-            const lc_dtype t = ti == 0 ? LC_F32 : LC_F64;
+        for (int ti = 0; ti < 4; ti++) {
+            const lc_dtype t = (lc_dtype)ti; /* f32, f64, f16, bf16 */
             for (long m = 1; m <= 40; m++) {
                 for (size_t s = 0; s < sizeof small_nk / sizeof small_nk[0]; s++) {
                     /* quick: every remainder of the tiles' rows (1-8),

@@ -191,3 +191,17 @@ print(_linearc._build_config()["float32"]["mc"])
     assert proc.returncode != 0
     assert f"LINEARC_BLOCKING_F32={value}" in proc.stderr and "block of A" in proc.stderr
     assert "256 MiB" in proc.stderr
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_plans(dtype):
+    # A GEMV widens W a block at a time; a half result has a float32 home.
+    gemv = plan(1, 4096, 4096, dtype, 2)
+    assert gemv["path"] == "direct" and gemv["widen_b"] and gemv["home_rows"] == 1
+    assert gemv["kc"] * gemv["b_cols"] * 4 <= 32 << 10
+    big = plan(4096, 4096, 1024, dtype, 2)
+    assert big["path"] == "blocked" and not big["widen_b"]
+    assert big["home_rows"] == 2048 and big["workspace_bytes"] > 2048 * 4096 * 4
+    # Sizes no array can have plan an impossible workspace, not a crash.
+    assert plan(1, 2**62, 1, dtype, 2)["workspace_bytes"] >= 2**61
+    assert plan(3, 2**61, 1, dtype, 2)["workspace_bytes"] >= 2**61
