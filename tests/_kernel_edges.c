@@ -6,6 +6,7 @@
  * with a scalar fma chain (kernels.h's arithmetic): values include
  * subnormals (and products and sums that are subnormal, so a flush to zero
  * shows), NaNs with payloads of both signs, infinities and signed zeros.
+ * The float16/bfloat16 conversions likewise, against half.h's.
  *
  *   cc -O2 -std=c11 -ffp-contract=off -Icsrc -o /tmp/kernel_edges \
  *      tests/_kernel_edges.c csrc/dispatch.c csrc/kernels/[a-z]*.c -lm -lpthread
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "half.h"
 #include "rng.h"
 
 static size_t page;
@@ -331,6 +333,60 @@ check_pack(const char *set, const lc_kernel_ops *ops, int f64, size_t align, int
     }
 }
 
+/* The half conversions of one set at every length up to 70 and at once
+ * over every half value / a spread of float32 ones, source and destination
+ * flush against guard pages, against half.h's scalar ones bit for bit;
+ * the destination's surroundings must be untouched. */
+static void
+check_half(const char *set, const lc_half_ops *h, int bfloat)
+{
+    static uint16_t all[65536];
+    static float wide[65536], floats[4096];
+    static uint16_t narrow_ref[4096];
+    for (int i = 0; i < 65536; i++) {
+        all[i] = (uint16_t)i;
+    }
+    for (int i = 0; i < 4096; i++) { /* ties, subnormal halves, overflow, NaNs */
+        uint32_t x = (uint32_t)lc_rng_next(&rng);
+        x = i % 3 == 0 ? x : i % 3 == 1 ? (x & 0x8000FFFFu) | 0x33000000u | ((x >> 8) % 0x06000000u)
+                                        : (x & 0x807FE000u) | 0x47000000u | 0x1000u;
+        floats[i] = lc_f32_from_bits(x);
+        narrow_ref[i] = lc_f32_to_half(floats[i], bfloat);
+    }
+    h->widen(65536, all, wide);
+    for (int i = 0; i < 65536; i++) {
+        if (lc_f32_bits(wide[i]) != lc_f32_bits(lc_half_to_f32(all[i], bfloat))) {
+            report("widen", set, 0, 0, i, 0, bfloat, "differs from half.h");
+            return;
+        }
+    }
+    for (long n = 0; n <= 70; n++) {
+        uint16_t *src = place(&ar_a, (size_t)n * 2, 2);
+        memcpy(src, all + 0x3BF0 + n * 7, (size_t)n * 2);
+        float *dst = place(&ar_c, (size_t)n * 4, 4);
+        h->widen(n, src, dst);
+        int ok = untouched(&ar_c, (unsigned char *)dst, 1, n, n, 4);
+        for (long i = 0; i < n; i++) {
+            ok &= lc_f32_bits(dst[i]) == lc_f32_bits(lc_half_to_f32(src[i], bfloat));
+        }
+        float *from = place(&ar_b, (size_t)n * 4, 4);
+        memcpy(from, floats + n * 13, (size_t)n * 4);
+        uint16_t *to = place(&ar_c, (size_t)n * 2, 2);
+        h->narrow(n, from, to);
+        ok &= untouched(&ar_c, (unsigned char *)to, 1, n, n, 2);
+        for (long i = 0; i < n; i++) {
+            ok &= to[i] == narrow_ref[n * 13 + i];
+        }
+        if (ok) {
+            passed++;
+        }
+        else {
+            report(bfloat ? "bf16 convert" : "f16 convert", set, 0, 0, n, 0, 0,
+                   "differs from half.h or wrote outside");
+        }
+    }
+}
+
 static void
 check_set(const lc_kernel_set *ks)
 {
@@ -389,6 +445,8 @@ check_set(const lc_kernel_set *ks)
         }
         (void)es;
     }
+    check_half(ks->name, &ks->f16, 0);
+    check_half(ks->name, &ks->bf16, 1);
 }
 
 int
