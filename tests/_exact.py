@@ -105,8 +105,9 @@ def fma_chain32(a, b, start=None):
     """acc[i, j] after acc = start[j] (0 if None); acc = fmaf(a[i, k],
     b[j, k], acc) for k in order: a (M, K) and b (N, K) of values that are
     float32 numbers (float32 or half arrays), start (N,). float32 (M, N)."""
-    a64 = np.asarray(a).astype(np.float64)
-    b64 = np.asarray(b).astype(np.float64)
+    with np.errstate(invalid="ignore"):  # ml_dtypes warns on casting NaNs
+        a64 = np.asarray(a).astype(np.float64)
+        b64 = np.asarray(b).astype(np.float64)
     m, k = a64.shape
     n, kb = b64.shape
     assert k == kb, (a64.shape, b64.shape)
@@ -122,7 +123,8 @@ def fma_chain32(a, b, start=None):
 def sum_chain32(g, start=None):
     """out[j] after acc = start[j] (0 if None); acc = float32(acc + g[i, j])
     for the rows i in order: the bias gradient's running sum."""
-    g64 = np.asarray(g).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        g64 = np.asarray(g).astype(np.float64)
     acc = np.zeros(g64.shape[1], np.float32)
     if start is not None:
         acc[...] = np.asarray(start).astype(np.float32)

@@ -1,0 +1,105 @@
+"""Run by tests/test_half.py under each LINEARC_ISA and block size (both
+chosen when linearc is imported): prints one line of JSON, the paths the
+forward products of CASES take here and one digest per product (forward
+rounded to the half type, forward into a float32 out=, the three backward
+products after one backward and after a second that continues the
+chains; one and two threads).
+
+test_half.py runs the same cases in its own process too, where it checks
+every product against the exact reference, so equal digests here mean
+exact results under every instruction set and block size.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import ml_dtypes
+import numpy as np
+
+import linearc
+from linearc import _linearc
+
+HALVES = ("float16", "bfloat16")
+
+# (m, k, n): rows on both sides of the direct-path limit at the default
+# blocks (direct_rows 128 on this machine's measured table, fewer on
+# others), wide and narrow outputs, K past a direct K block (224) and, with
+# tiny blocks, past many blocked ones.
+CASES = [(1, 300, 70), (5, 1000, 130), (33, 257, 65), (40, 64, 100), (150, 300, 130),
+         (600, 40, 20)]
+SPECIALS_CASE = (40, 130, 100)
+
+
+def dtype_of(name: str) -> np.dtype:
+    return np.dtype(ml_dtypes.bfloat16) if name == "bfloat16" else np.dtype(name)
+
+
+def operands(name: str, m: int, k: int, n: int, seed: int, specials: bool = False):
+    """(layer, x, g): a layer of the half type with weights and bias of a
+    spread of sizes, an input and a grad_output of it; with specials, NaNs
+    (of any sign and payload), infinities and zeros in every operand."""
+    dtype = dtype_of(name)
+    rng = np.random.default_rng(seed)
+    layer = linearc.Linear(k, n, dtype=name, seed=seed)
+    layer.weight[...] = (rng.standard_normal((n, k))
+                         * 2.0 ** rng.integers(-3, 4, (n, 1))).astype(dtype)
+    layer.bias[...] = (4 * rng.standard_normal(n)).astype(dtype)
+    x = (rng.standard_normal((m, k)) * 2.0 ** rng.integers(-6, 7, (m, 1))).astype(dtype)
+    g = rng.standard_normal((m, n)).astype(dtype)
+    if specials:
+        nan_bits = [0x7E00, 0xFE00, 0x7E5A, 0xFD01] if name == "float16" else \
+            [0x7FC0, 0xFFC0, 0x7FD3, 0xFF81]
+        pool = np.concatenate([np.array(nan_bits, np.uint16).view(dtype),
+                               np.array([np.inf, -np.inf, 0.0, -0.0], dtype)])
+        for a, count in ((layer.weight, 2 * n), (layer.bias, 3), (x, 2 * m), (g, m)):
+            a.flat[rng.integers(0, a.size, count)] = rng.choice(pool, count)
+    return layer, x, g
+
+
+def products(layer, x, g) -> list[np.ndarray]:
+    """Forward (half and float32 out=), then the three backward products
+    after one backward call and after a second one continuing the chains."""
+    y = layer(x)
+    out32 = np.empty(y.shape, np.float32)
+    layer(x, out=out32)
+    layer.zero_grad()
+    gi = layer.backward(x, g)
+    first = [gi, layer.weight_grad.copy(), layer.bias_grad.copy()]
+    gi2 = layer.backward(x, g)
+    return [y, out32, *first, gi2, layer.weight_grad.copy(), layer.bias_grad.copy()]
+
+
+def all_cases():
+    """(name, threads, layer, x, g) in a fixed order."""
+    for name in HALVES:
+        for seed, (m, k, n) in enumerate(CASES):
+            layer, x, g = operands(name, m, k, n, seed)
+            for threads in (1, 2):
+                yield name, threads, layer, x, g
+        layer, x, g = operands(name, *SPECIALS_CASE, seed=99, specials=True)
+        yield name, 1, layer, x, g
+
+
+def digest(arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def report() -> dict:
+    digests, paths = [], []
+    try:
+        for name, threads, layer, x, g in all_cases():
+            linearc.set_num_threads(threads)
+            digests.append(digest(products(layer, x, g)))
+            m, k = x.shape
+            paths.append(_linearc._gemm_plan(m, layer.out_features, k, name, threads)["path"])
+    finally:
+        linearc.set_num_threads(None)
+    return {"isa": linearc.get_config()["isa"], "paths": paths, "digests": digests}
+
+
+if __name__ == "__main__":
+    print(json.dumps(report()))
