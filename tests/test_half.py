@@ -38,6 +38,7 @@ import linearc
 from linearc import _linearc
 
 import _half_child
+from _half_child import mixed_operands
 from _exact import fma_chain32, round_to, sum_chain32
 from conftest import reference, requires_openmp, tolerance
 
@@ -118,51 +119,6 @@ def assert_f32_chain(got, expected, what=""):
 
 # --- operands -------------------------------------------------------------------
 
-# Row scales 2**e for e in [lo, hi): from rows of subnormal halves (whose
-# results are subnormal) to rows whose results overflow the half type
-# (float16) or the float32 chain itself (bfloat16's range is float32's).
-SCALE_EXP = {F16: (-24, 11), BF16: (-133, 124)}
-
-
-def operands(dtype, m, k, n, bias, seed):
-    """(x, W, b) of the half type: rows of x scaled over the whole range (one
-    row in three unscaled; rows 4, 5 and 7 of every 9 at the smallest,
-    nearly smallest and largest scale), the bias zero in every other
-    column, subnormal halves sprinkled in x and W, the
-    largest finite half in row 1, a NaN in row 2 and an infinity in row 3;
-    with five or more columns, an infinite weight in column 4 and a NaN bias
-    in column 3."""
-    dtype = np.dtype(dtype)
-    info = ml_dtypes.finfo(dtype)
-    rng = np.random.default_rng(seed)
-    lo, hi = SCALE_EXP[dtype]
-    row_exp = rng.integers(lo, hi, m)
-    row_exp[::3] = 0
-    row_exp[4::9], row_exp[5::9], row_exp[7::9] = lo, lo + 4, hi - 1
-    x = rng.standard_normal((m, k)) * 2.0 ** row_exp[:, None]
-    w = rng.standard_normal((n, k)) * 2.0 ** rng.integers(-3, 4, (n, 1))
-    tiny = float(info.smallest_subnormal)
-    for a in (x, w):
-        count = max(1, a.size // 20)
-        a.flat[rng.integers(0, a.size, count)] = \
-            rng.integers(-(2 ** int(info.nmant)) + 1, 2 ** int(info.nmant), count) * tiny
-    b = None
-    if bias:  # zero in every other column, where tiny rows give tiny results
-        b = 4.0 * rng.standard_normal(n)
-        b[::2] = 0.0
-    if m > 1:
-        x[1, rng.integers(0, k, 2)] = [float(info.max), -float(info.max)]
-    if m > 3:
-        x[2, k // 2] = np.nan
-        x[3, 0] = np.inf
-    if n > 4:
-        w[4, k - 1] = -np.inf
-        if bias:
-            b[3] = np.nan
-    return (x.astype(dtype), w.astype(dtype),
-            None if b is None else b.astype(dtype))
-
-
 def make_layer(w, b, seed=0):
     """A half layer holding W and b exactly."""
     dtype = w.dtype
@@ -203,7 +159,7 @@ def test_reference_has_no_double_rounding():
 def test_reference_chain_matches_fractions(half):
     """fma_chain32 and sum_chain32 on halves equal the rational chain."""
     from _exact import exact_chain
-    x, w, b = operands(half, 6, 23, 5, True, seed=1)
+    x, w, b = mixed_operands(half, 6, 23, 5, True, seed=1)
     finite_x = np.nan_to_num(x.astype(np.float32), nan=0.5, posinf=2.0, neginf=-2.0)
     finite_w = np.nan_to_num(w.astype(np.float32), nan=0.5, posinf=2.0, neginf=-2.0)
     finite_b = np.nan_to_num(b.astype(np.float32), nan=0.5)
@@ -265,7 +221,7 @@ def check_rows(layer, x, acc, rows, what):
 @pytest.mark.parametrize("k", [1, 7, 64, 300])
 def test_forward_is_the_exact_chain(k, n, bias, half):
     """Every row count 1..40 (the direct path) on mixed operands."""
-    x, w, b = operands(half, 40, k, n, bias, seed=k * 1000 + n)
+    x, w, b = mixed_operands(half, 40, k, n, bias, seed=k * 1000 + n)
     layer = make_layer(w, b)
     assert {plan(m, n, k, half)["path"] for m in range(1, 41)} == {"direct"}
     check_rows(layer, x, forward_chain(x, w, b), range(1, 41), f"k {k} n {n}")
@@ -274,7 +230,7 @@ def test_forward_is_the_exact_chain(k, n, bias, half):
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 def test_long_k_direct_is_the_exact_chain(bias, half):
     """K = 3000: many direct-path K blocks, the chain carried across them."""
-    x, w, b = operands(half, 40, 3000, 5, bias, seed=3)
+    x, w, b = mixed_operands(half, 40, 3000, 5, bias, seed=3)
     layer = make_layer(w, b)
     p = plan(40, 5, 3000, half)
     assert p["path"] == "direct" and p["kc"] < 3000
@@ -287,7 +243,7 @@ def test_blocked_path_is_the_exact_chain(k, k_blocks, half):
     packed operands, and at K = 3000 two K blocks whose chains continue in
     the float32 home between them."""
     m, n = DIRECT_ROWS + 12, 100
-    x, w, b = operands(half, m, k, n, True, seed=k)
+    x, w, b = mixed_operands(half, m, k, n, True, seed=k)
     layer = make_layer(w, b)
     p = plan(m, n, k, half)
     assert p["path"] == "blocked"
@@ -323,7 +279,7 @@ def test_subnormal_overflow_and_nan_results(half):
     """The mixed operands really give subnormal, infinite and NaN half
     results (infinities from finite operands too), and linearc's equal the
     reference there."""
-    x, w, b = operands(half, 40, 64, 100, True, seed=4)
+    x, w, b = mixed_operands(half, 40, 64, 100, True, seed=4)
     layer = make_layer(w, b)
     acc = forward_chain(x, w, b)
     expected = to_half(acc, half)
@@ -419,8 +375,8 @@ BATCHES = [1, 2, 5, 8, 9, 16, 17, 31, 32, 33, 64, 100, DIRECT_ROWS, DIRECT_ROWS 
 def test_a_row_alone_equals_the_row_in_any_batch(half):
     """Forward (half and float32 out=) and grad_input, on both paths."""
     k, n = 257, 130
-    x, w, b = operands(half, 300, k, n, True, seed=8)
-    g = operands(half, 300, n, 1, False, seed=9)[0]
+    x, w, b = mixed_operands(half, 300, k, n, True, seed=8)
+    g = mixed_operands(half, 300, n, 1, False, seed=9)[0]
     layer = make_layer(w, b)
     alone = np.stack([layer(row) for row in x])
     alone32 = np.stack([layer(row, out=np.empty(n, np.float32)) for row in x])
@@ -450,8 +406,8 @@ def restore_threads():
                          ids=lambda s: "x".join(map(str, s)))
 def test_threads_give_the_same_bits(shape, half, restore_threads):
     m, k, n = shape
-    x, w, b = operands(half, m, k, n, True, seed=10)
-    g = operands(half, m, n, 1, False, seed=11)[0]
+    x, w, b = mixed_operands(half, m, k, n, True, seed=10)
+    g = mixed_operands(half, m, n, 1, False, seed=11)[0]
     layer = make_layer(w, b)
     results = []
     for threads in (1, 2, 3):
@@ -469,8 +425,8 @@ def test_threads_give_the_same_bits(shape, half, restore_threads):
 CHILD = Path(__file__).with_name("_half_child.py")
 
 
-def child_report(isa, **env):
-    proc = subprocess.run([sys.executable, str(CHILD)], capture_output=True, text=True,
+def child_report(isa, *args, **env):
+    proc = subprocess.run([sys.executable, str(CHILD), *args], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "LINEARC_ISA": isa, **env})
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
@@ -545,6 +501,25 @@ def test_block_sizes_do_not_change_a_bit(blocking, small_wide_path, child_digest
     got = child_report(CONFIG["isa"], LINEARC_BLOCKING_F32=blocking)
     assert [got["paths"][2 * i] for i in SMALL_WIDE] == [small_wide_path] * 3
     assert got["digests"] == child_digests["digests"]
+
+
+def test_blocked_path_rows_1_to_40_are_exact():
+    """Without a direct path (direct_rows 0) and with tiny blocks (K in
+    blocks of 7), every batch of 1..40 rows of layers wider than a direct
+    tile packs, and its half result and float32 out= are the reference's."""
+    got = child_report(CONFIG["isa"], "rows", LINEARC_BLOCKING_F32="7,24,96,3,1,0")
+    assert set(got["paths"]) == {"blocked"}
+    expected = []
+    for name, k, n, x, w, b in _half_child.row_cases():
+        acc = forward_chain(x, w, b)
+        y = to_half(acc, w.dtype)
+        expected += [_half_child.digest([y[:m], _half_child.f32_nan_as_one(acc[:m])])
+                     for m in _half_child.ROWS]
+    assert len(got["digests"]) == len(expected) == 2 * 3 * 40
+    bad = [i for i, (a, e) in enumerate(zip(got["digests"], expected)) if a != e]
+    cases = [(name, k, n, m) for name, k, n, *_ in _half_child.row_cases()
+             for m in _half_child.ROWS]
+    assert not bad, f"{len(bad)} batches differ, first {cases[bad[0]]} (name, k, n, rows)"
 
 
 # --- torch's half nn.Linear, within the bound ------------------------------------
@@ -654,8 +629,8 @@ def test_backward_matches_torch_autograd(shape, half):
                          ids=lambda s: "x".join(map(str, s)))
 def test_backward_is_the_exact_chain(shape, half):
     m, k, n = shape
-    x, w, b = operands(half, m, k, n, True, seed=m + k)
-    g = operands(half, m, n, 1, False, seed=m + n)[0]
+    x, w, b = mixed_operands(half, m, k, n, True, seed=m + k)
+    g = mixed_operands(half, m, n, 1, False, seed=m + n)[0]
     layer = make_layer(w, b)
     gi = layer.backward(x, g)
     # grad_input[i, k]: the chain over j of g[i, j] W[j, k], rounded once
@@ -669,8 +644,8 @@ def test_backward_is_the_exact_chain(shape, half):
 def test_backward_chains_continue_across_calls(half):
     """Two backward calls (13 rows, then 27) equal one call on all 40 rows,
     bit for bit, and the continued reference chains."""
-    x, w, b = operands(half, 40, 50, 30, True, seed=12)
-    g = operands(half, 40, 30, 1, False, seed=13)[0]
+    x, w, b = mixed_operands(half, 40, 50, 30, True, seed=12)
+    g = mixed_operands(half, 40, 30, 1, False, seed=13)[0]
     layer = make_layer(w, b)
     layer.backward(x, g)
     whole = layer.weight_grad.copy(), layer.bias_grad.copy()
