@@ -2,19 +2,112 @@
 #include "arrays.h" /* Python.h first */
 #include "workspace.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+
+/* ------------------------------------------------------------------------
+ * Element types. bfloat16 is not NumPy's: ml_dtypes registers it (a
+ * user-defined type number), and linearc loads it only when asked for it.
+ */
+
+/* ml_dtypes' bfloat16 descr once loaded: a strong reference kept for the
+ * process (the module lives in one interpreter). Atomic: without a GIL two
+ * threads may load it at once, and one keeps the other's. */
+static _Atomic(PyArray_Descr *) bfloat16_descr;
+
+/* The bfloat16 descr (borrowed), loaded through linearc._bfloat16 on first
+ * need; NULL with ImportError naming the "bfloat16" extra if ml_dtypes is
+ * missing. */
+static PyArray_Descr *
+bfloat16(void)
+{
+    PyArray_Descr *d = atomic_load(&bfloat16_descr);
+    if (d != NULL) {
+        return d;
+    }
+    PyObject *module = PyImport_ImportModule("linearc._bfloat16");
+    PyObject *obj = module ? PyObject_CallMethod(module, "dtype", NULL) : NULL;
+    Py_XDECREF(module);
+    if (obj == NULL) {
+        return NULL;
+    }
+    if (!PyArray_DescrCheck(obj) || PyDataType_ELSIZE((PyArray_Descr *)obj) != 2) {
+        PyErr_Format(PyExc_TypeError, "ml_dtypes.bfloat16 is not a 2-byte dtype: %R", obj);
+        Py_DECREF(obj);
+        return NULL;
+    }
+    d = (PyArray_Descr *)obj;
+    PyArray_Descr *expected = NULL;
+    if (!atomic_compare_exchange_strong(&bfloat16_descr, &expected, d)) {
+        Py_DECREF(d); /* another thread's is kept */
+        d = expected;
+    }
+    return d;
+}
+
+/* The bfloat16 descr if it can be known without importing anything:
+ * loaded already, or ml_dtypes imported by someone (then arrays of it may
+ * exist). NULL otherwise, with no error. */
+static PyArray_Descr *
+bfloat16_if_imported(void)
+{
+    PyArray_Descr *d = atomic_load(&bfloat16_descr);
+    if (d != NULL || PyErr_Occurred()) {
+        return d;
+    }
+    PyObject *name = PyUnicode_FromString("ml_dtypes");
+    PyObject *module = name ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
+    if (module != NULL && module != Py_None) {
+        d = bfloat16();
+    }
+    Py_XDECREF(module);
+    PyErr_Clear(); /* not known: not bfloat16 */
+    return d;
+}
+
+int
+lc_is_bfloat16(PyArray_Descr *d)
+{
+    if (d->type_num < NPY_USERDEF) {
+        return 0;
+    }
+    PyArray_Descr *bf = bfloat16_if_imported();
+    return bf != NULL && d->type_num == bf->type_num;
+}
 
 PyArray_Descr *
 lc_descr(lc_dtype t)
 {
-    return PyArray_DescrFromType(t == LC_F32 ? NPY_FLOAT32 : NPY_FLOAT64);
+    switch (t) {
+    case LC_F64:
+        return PyArray_DescrFromType(NPY_FLOAT64);
+    case LC_F16:
+        return PyArray_DescrFromType(NPY_HALF);
+    case LC_BF16: {
+        PyArray_Descr *d = bfloat16();
+        Py_XINCREF(d);
+        return d;
+    }
+    default:
+        return PyArray_DescrFromType(NPY_FLOAT32);
+    }
 }
 
 const char *
 lc_dtype_name(lc_dtype t)
 {
-    return t == LC_F32 ? "float32" : "float64";
+    switch (t) {
+    case LC_F64:
+        return "float64";
+    case LC_F16:
+        return "float16";
+    case LC_BF16:
+        return "bfloat16";
+    default:
+        return "float32";
+    }
 }
 
 int
@@ -23,20 +116,33 @@ lc_dtype_from_descr(PyArray_Descr *d, lc_dtype *t)
     if (!PyArray_ISNBO(d->byteorder)) {
         return -1;
     }
-    if (d->type_num == NPY_FLOAT32) {
+    switch (d->type_num) {
+    case NPY_FLOAT32:
         *t = LC_F32;
         return 0;
-    }
-    if (d->type_num == NPY_FLOAT64) {
+    case NPY_FLOAT64:
         *t = LC_F64;
         return 0;
+    case NPY_HALF:
+        *t = LC_F16;
+        return 0;
+    default:
+        if (lc_is_bfloat16(d)) {
+            *t = LC_BF16;
+            return 0;
+        }
+        return -1;
     }
-    return -1;
 }
 
 int
 lc_dtype_from_object(PyObject *obj, lc_dtype *t)
 {
+    /* NumPy knows the name "bfloat16" only once ml_dtypes is imported. */
+    if (PyUnicode_Check(obj) && PyUnicode_CompareWithASCIIString(obj, "bfloat16") == 0) {
+        *t = LC_BF16;
+        return bfloat16() != NULL ? 0 : -1;
+    }
     PyArray_Descr *d = NULL;
     if (!PyArray_DescrConverter2(obj, &d)) {
         PyErr_Clear();
@@ -47,7 +153,7 @@ lc_dtype_from_object(PyObject *obj, lc_dtype *t)
     if (!ok) {
         PyObject *r = PyObject_Repr(obj);
         PyErr_Format(PyExc_TypeError,
-                     "dtype must be float32 or float64, got %s",
+                     "dtype must be float32, float64, float16 or bfloat16, got %s",
                      r ? PyUnicode_AsUTF8(r) : "?");
         Py_XDECREF(r);
         return -1;
@@ -151,7 +257,10 @@ lc_as_array(PyObject *obj, lc_dtype dtype, int flags, const char *what, lc_dtype
     }
     lc_dtype have;
     const int is_float = lc_dtype_from_descr(PyArray_DESCR(arr), &have) == 0;
-    const int keep_type = is_float && (have == dtype || (flags & LC_AS_ANY_FLOAT));
+    /* A half layer rounds its inputs to its own type first, as torch would;
+     * float32 and float64 layers let the packers convert either. */
+    const int any_float = (flags & LC_AS_ANY_FLOAT) && !lc_is_half(dtype) && !lc_is_half(have);
+    const int keep_type = is_float && (have == dtype || any_float);
     const int contiguous_ok = !(flags & LC_AS_CONTIGUOUS) || PyArray_IS_C_CONTIGUOUS(arr);
     if (keep_type && contiguous_ok && PyArray_ISALIGNED(arr)) {
         if (type != NULL) {
@@ -160,6 +269,10 @@ lc_as_array(PyObject *obj, lc_dtype dtype, int flags, const char *what, lc_dtype
         return arr;
     }
     PyArray_Descr *want = lc_descr(keep_type ? have : dtype);
+    if (want == NULL) {
+        Py_DECREF(arr);
+        return NULL;
+    }
     if (!keep_type &&
         !PyArray_CanCastTypeTo(PyArray_DESCR(arr), want, NPY_SAME_KIND_CASTING)) {
         PyObject *r = PyObject_Str((PyObject *)PyArray_DESCR(arr));
@@ -279,9 +392,9 @@ lc_matrix_index_rows(lc_matrix *m, const char *what)
     return 0;
 }
 
-/* out's type, dtype, shape and writability, with the errors. */
+/* out's type, dtype (into *type), shape and writability, with the errors. */
 static int
-check_out_kind(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims)
+check_out_kind(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims, lc_dtype *type)
 {
     char want[256], got[256];
     const int masked = lc_is_masked_array(out);
@@ -299,11 +412,13 @@ check_out_kind(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims)
         return -1;
     }
     PyArrayObject *o = (PyArrayObject *)out;
-    lc_dtype ot;
-    if (lc_dtype_from_descr(PyArray_DESCR(o), &ot) < 0 || ot != t) {
+    /* A half result may also be taken in float32, before its rounding. */
+    if (lc_dtype_from_descr(PyArray_DESCR(o), type) < 0 ||
+        (*type != t && !(lc_is_half(t) && *type == LC_F32))) {
         PyObject *r = PyObject_Str((PyObject *)PyArray_DESCR(o));
-        PyErr_Format(PyExc_TypeError, "out has dtype %s, expected %s",
-                     r ? PyUnicode_AsUTF8(r) : "?", lc_dtype_name(t));
+        PyErr_Format(PyExc_TypeError, "out has dtype %s, expected %s%s",
+                     r ? PyUnicode_AsUTF8(r) : "?", lc_dtype_name(t),
+                     lc_is_half(t) ? " or float32" : "");
         Py_XDECREF(r);
         return -1;
     }
@@ -322,14 +437,15 @@ check_out_kind(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims)
 }
 
 int
-lc_check_out(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims, ptrdiff_t *ldc)
+lc_check_out(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims, ptrdiff_t *ldc,
+             lc_dtype *type)
 {
-    if (check_out_kind(out, t, ndim, dims) < 0) {
+    if (check_out_kind(out, t, ndim, dims, type) < 0) {
         return -1;
     }
     PyArrayObject *o = (PyArrayObject *)out;
     const npy_intp *st = PyArray_STRIDES(o);
-    const npy_intp es = (npy_intp)lc_dtype_size(t);
+    const npy_intp es = (npy_intp)lc_dtype_size(*type);
     const npy_intp n = dims[ndim - 1];
     if (PyArray_SIZE(o) == 0) {
         *ldc = n; /* never written: any strides will do */
@@ -393,13 +509,18 @@ lc_new_result(lc_dtype t, int ndim, const npy_intp *dims)
         }
     }
     bytes = empty ? 0 : bytes;
+    PyArray_Descr *descr = lc_descr(t);
+    if (descr == NULL) {
+        return NULL;
+    }
     if (bytes < LC_RESULT_MIN_BYTES) {
-        return (PyArrayObject *)PyArray_NewFromDescr(&PyArray_Type, lc_descr(t), ndim,
+        return (PyArrayObject *)PyArray_NewFromDescr(&PyArray_Type, descr, ndim,
                                                      (npy_intp *)dims, NULL, NULL, 0, NULL);
     }
     result_memory *r = PyMem_RawMalloc(sizeof(result_memory));
     if (r == NULL || (r->buffer = lc_result_take(bytes, &r->capacity)) == NULL) {
         PyMem_RawFree(r);
+        Py_DECREF(descr);
         return (PyArrayObject *)PyErr_Format(PyExc_MemoryError,
                                              "cannot allocate %zu bytes for a result", bytes);
     }
@@ -407,10 +528,11 @@ lc_new_result(lc_dtype t, int ndim, const npy_intp *dims)
     if (owner == NULL) {
         lc_result_give(r->buffer, r->capacity);
         PyMem_RawFree(r);
+        Py_DECREF(descr);
         return NULL;
     }
     PyArrayObject *arr = (PyArrayObject *)PyArray_NewFromDescr(
-        &PyArray_Type, lc_descr(t), ndim, (npy_intp *)dims, NULL, r->buffer, NPY_ARRAY_CARRAY,
+        &PyArray_Type, descr, ndim, (npy_intp *)dims, NULL, r->buffer, NPY_ARRAY_CARRAY,
         NULL);
     if (arr == NULL || PyArray_SetBaseObject(arr, owner) < 0) {
         Py_XDECREF(arr);

@@ -13,16 +13,19 @@
 #include "types.h"
 
 enum {
-    LC_AS_ANY_FLOAT = 1,  /* keep float32 and float64 data as it is */
+    LC_AS_ANY_FLOAT = 1,  /* for a float32 or float64 dtype, keep float32 and
+                             float64 data as it is (a half dtype keeps only
+                             its own: other data is rounded to it first) */
     LC_AS_CONTIGUOUS = 2, /* a C-contiguous array (copied if needed) */
 };
 
 /*
  * obj as an aligned, native-byte-order array of `dtype` (a new reference):
  * other dtypes are converted when NumPy casts them to `dtype` under
- * "same_kind", else TypeError names both dtypes. With LC_AS_ANY_FLOAT a
- * float32 or float64 array stays as it is (the packers convert on the fly);
- * *type (if not NULL) receives its element type.
+ * "same_kind", else TypeError names both dtypes. With LC_AS_ANY_FLOAT and
+ * a float32 or float64 `dtype`, a float32 or float64 array stays as it is
+ * (the packers convert on the fly); *type (if not NULL) receives its
+ * element type.
  */
 PyArrayObject *lc_as_array(PyObject *obj, lc_dtype dtype, int flags, const char *what,
                            lc_dtype *type);
@@ -60,10 +63,23 @@ void lc_matrix_release(lc_matrix *m);
  * e.g. expected = "seed must be an int or None". */
 PyObject *lc_as_index(PyObject *obj, const char *expected);
 
-/* numpy dtype <-> lc_dtype */
-PyArray_Descr *lc_descr(lc_dtype t); /* new reference */
-int lc_dtype_from_descr(PyArray_Descr *d, lc_dtype *t); /* 0, or -1 if neither */
-int lc_dtype_from_object(PyObject *obj, lc_dtype *t);  /* TypeError if not f32/f64 */
+/*
+ * numpy dtype <-> lc_dtype. bfloat16 is ml_dtypes' (an optional
+ * dependency), loaded on first need: lc_descr(LC_BF16) and
+ * lc_dtype_from_object("bfloat16") raise ImportError naming the
+ * "bfloat16" extra without it. Once either has succeeded (every bfloat16
+ * layer went through lc_dtype_from_object) lc_descr(LC_BF16) cannot fail.
+ */
+PyArray_Descr *lc_descr(lc_dtype t); /* new reference, or NULL (bfloat16 only) */
+/* Native byte order float32, float64, float16 or bfloat16: 0, else -1 (no
+ * error set). Never imports ml_dtypes: a user-defined dtype is bfloat16
+ * only if ml_dtypes was imported (by anyone). */
+int lc_dtype_from_descr(PyArray_Descr *d, lc_dtype *t);
+/* Whether d is ml_dtypes' bfloat16, in any byte order (the same rule). */
+int lc_is_bfloat16(PyArray_Descr *d);
+/* A dtype argument: TypeError listing the four, ImportError for a bfloat16
+ * without ml_dtypes. */
+int lc_dtype_from_object(PyObject *obj, lc_dtype *t);
 const char *lc_dtype_name(lc_dtype t);
 
 /* "(32, 3, 4)" into buf */
@@ -76,13 +92,15 @@ int lc_collapse_leading(int ndim, const npy_intp *dims, const npy_intp *strides,
 
 /*
  * Check `out` for a result of shape (ndim, dims) and type t: an ndarray (not
- * a masked one) of exactly that shape and dtype, writable, contiguous along
- * its last axis, with leading axes that collapse into one row stride (*ldc,
- * in elements). Returns 0, or -1 with ValueError/TypeError set. A misaligned
- * `out` passes: the caller computes aside and copies in.
+ * a masked one) of exactly that shape and of dtype t, or float32 if t is a
+ * half type (it then receives the chains unrounded), writable, contiguous
+ * along its last axis, with leading axes that collapse into one row stride
+ * (*ldc, in elements). *type receives out's element type. Returns 0, or -1
+ * with ValueError/TypeError set. A misaligned `out` passes: the caller
+ * computes aside and copies in.
  */
 int lc_check_out(PyObject *out, lc_dtype t, int ndim, const npy_intp *dims,
-                 ptrdiff_t *ldc);
+                 ptrdiff_t *ldc, lc_dtype *type);
 
 /* A new C-contiguous array for a result: big ones over a buffer from the
  * result cache (workspace.h), which the array's base gives back when the

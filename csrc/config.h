@@ -98,22 +98,31 @@ const char *lc_measured_table_check(const lc_kernel_set *const *sets, int count)
 /* The name of an origin, for reports: "default", "model", ... */
 const char *lc_origin_name(lc_origin o);
 
+/* The parameters, model and kernels of the type t computes in (a half
+ * type's are float32's). */
 static inline const lc_params *
 lc_context_params(const lc_context *ctx, lc_dtype t)
 {
-    return t == LC_F32 ? &ctx->f32 : &ctx->f64;
+    return lc_compute_type(t) == LC_F32 ? &ctx->f32 : &ctx->f64;
 }
 
 static inline const lc_params *
 lc_context_model(const lc_context *ctx, lc_dtype t)
 {
-    return t == LC_F32 ? &ctx->f32_model : &ctx->f64_model;
+    return lc_compute_type(t) == LC_F32 ? &ctx->f32_model : &ctx->f64_model;
 }
 
 static inline const lc_kernel_ops *
 lc_context_ops(const lc_context *ctx, lc_dtype t)
 {
-    return t == LC_F32 ? &ctx->kernels->f32 : &ctx->kernels->f64;
+    return lc_compute_type(t) == LC_F32 ? &ctx->kernels->f32 : &ctx->kernels->f64;
+}
+
+/* The conversions of a half type t, or NULL for float32 and float64. */
+static inline const lc_half_ops *
+lc_context_half(const lc_context *ctx, lc_dtype t)
+{
+    return t == LC_F16 ? &ctx->kernels->f16 : t == LC_BF16 ? &ctx->kernels->bf16 : NULL;
 }
 
 #endif

@@ -379,6 +379,22 @@ done:
     return arr;
 }
 
+/* Whether arr holds numbers of a user-defined dtype, such as ml_dtypes'
+ * bfloat16 (kind 'V', like raw records): one that casts to float64 under
+ * "same_kind", which no record type does. */
+static int
+user_number(PyArrayObject *arr)
+{
+    PyArray_Descr *d = PyArray_DESCR(arr);
+    if (d->type_num < NPY_USERDEF) {
+        return 0;
+    }
+    PyArray_Descr *f64 = PyArray_DescrFromType(NPY_FLOAT64);
+    const int yes = PyArray_CanCastTypeTo(d, f64, NPY_SAME_KIND_CASTING);
+    Py_DECREF(f64);
+    return yes;
+}
+
 PyArrayObject *
 lc_as_numeric_array(PyObject *obj, const char *what)
 {
@@ -394,7 +410,7 @@ lc_as_numeric_array(PyObject *obj, const char *what)
         return NULL;
     }
     const char kind = PyArray_DESCR(arr)->kind;
-    if (kind != 'O' && kind != 'U' && kind != 'S' && kind != 'V') {
+    if ((kind != 'O' && kind != 'U' && kind != 'S' && kind != 'V') || user_number(arr)) {
         return arr;
     }
     if ((PyList_Check(obj) || PyTuple_Check(obj)) && kind == 'O') {

@@ -32,7 +32,8 @@ cpu_has_avx2(void)
 {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c"); /* every AVX2 CPU has it: the half conversions */
 #else
     return 0;
 #endif
@@ -70,7 +71,7 @@ typedef struct {
 static const known_set known[] = {
 #if defined(__x86_64__)
     {"avx512", "x86-64", &lc_kernels_avx512, cpu_has_avx512, "this CPU lacks AVX-512 F/BW/DQ/VL"},
-    {"avx2", "x86-64", &lc_kernels_avx2, cpu_has_avx2, "this CPU lacks AVX2 and FMA"},
+    {"avx2", "x86-64", &lc_kernels_avx2, cpu_has_avx2, "this CPU lacks AVX2, FMA and F16C"},
 #else
     {"avx512", "x86-64", NULL, cpu_has_avx512, NULL},
     {"avx2", "x86-64", NULL, cpu_has_avx2, NULL},

@@ -7,6 +7,12 @@
  * Determinism: every element is one chain of FMAs in k order (kernels.h),
  * carried between K blocks in its rounded form, so the result is the same
  * bits for any path, block size, thread count and kernel set.
+ *
+ * Half types (float16, bfloat16) are storage only: operands are widened to
+ * float32 as they are packed (or, for the direct path's B, a block at a
+ * time), a half bias is widened once, and a half C gets a float32 home
+ * where its chains run across K blocks, each result rounded once into C at
+ * the end (half.h's rounding, in the kernel set's vector form).
  */
 #include <fenv.h>
 #include <math.h>
@@ -19,6 +25,7 @@
 
 #include "common.h"
 #include "gemm.h"
+#include "half.h"
 #include "gemm_parts.h"
 #include "pack.h"
 #include "threads.h"
@@ -42,16 +49,16 @@ lc_gemm_planner_limits(void)
  * The plan.
  */
 
-static int
-clamp_threads(int want, ptrdiff_t units)
+int
+lc_clamp_threads(int want, ptrdiff_t units)
 {
     const ptrdiff_t limit = units < INT32_MAX ? units : INT32_MAX;
     want = want > limit ? (int)limit : want;
     return want < 1 ? 1 : want;
 }
 
-static int
-usable_threads(int requested)
+int
+lc_usable_threads(int requested)
 {
 #ifndef LINEARC_HAVE_OPENMP
     (void)requested;
@@ -114,14 +121,49 @@ direct_kc(const lc_gemm_args *g, const lc_gemm_plan *plan, const lc_params *bl,
     return balanced_kc(g->k, target, target);
 }
 
+/* Whether B is a half operand the direct path can widen a block at a time:
+ * rows of contiguous half values. */
+static int
+half_b_rows(const lc_gemm_args *g)
+{
+    return lc_is_half(g->b.type) && g->dtype == LC_F32 && g->b.row_off == NULL &&
+           g->b.col_off == NULL && g->b.cs == 2 && g->b.rs % 2 == 0;
+}
+
+/* The direct path over a half B: K blocks whose kc x DNR float32 block fits
+ * direct_block_bytes, and columns in chunks whose widened block does too;
+ * each thread's buffer follows A's copy in the workspace. */
+static void
+plan_widen_b(const lc_gemm_args *g, lc_gemm_plan *plan, const lc_params *bl,
+             const lc_kernel_ops *ops)
+{
+    const ptrdiff_t block = (ptrdiff_t)bl->direct_block_bytes / (ptrdiff_t)sizeof(float);
+    const ptrdiff_t kc_cap = LC_MAX(block / ops->dnr / 8 * 8, (ptrdiff_t)8);
+    if (plan->kc > kc_cap) {
+        plan->kc = balanced_kc(g->k, kc_cap, kc_cap);
+    }
+    const ptrdiff_t col_tiles = (g->n + ops->dnr - 1) / ops->dnr;
+    const ptrdiff_t cols = plan->split_rows
+                               ? g->n
+                               : LC_MIN((col_tiles + plan->threads - 1) / plan->threads * ops->dnr,
+                                        g->n);
+    const ptrdiff_t fit = LC_MAX(block / plan->kc / ops->dnr * ops->dnr, (ptrdiff_t)ops->dnr);
+    plan->widen_b = 1;
+    plan->b_cols = LC_MIN(cols, fit);
+    plan->ws_bytes = lc_round_up(plan->ws_bytes, LC_ALIGN) +
+                     (size_t)plan->threads *
+                         lc_round_up((size_t)(plan->kc * plan->b_cols) * sizeof(float), LC_ALIGN);
+}
+
 static int
 plan_direct(const lc_gemm_args *g, lc_gemm_plan *plan, int nthreads, double flops)
 {
     const size_t es = lc_dtype_size(g->dtype);
     const lc_kernel_ops *ops = lc_context_ops(g->ctx, g->dtype);
     const lc_params *bl = lc_context_params(g->ctx, g->dtype);
-    if ((g->m > bl->direct_rows && g->n > bl->direct_cols) || !affine_in(&g->b, g->dtype) ||
-        g->b.cs != (ptrdiff_t)es) {
+    const int widen_b = half_b_rows(g);
+    if ((g->m > bl->direct_rows && g->n > bl->direct_cols) ||
+        (!widen_b && (!affine_in(&g->b, g->dtype) || g->b.cs != (ptrdiff_t)es))) {
         return 0;
     }
     plan->copy_a = !affine_in(&g->a, g->dtype);
@@ -136,9 +178,12 @@ plan_direct(const lc_gemm_args *g, lc_gemm_plan *plan, int nthreads, double flop
     const double serial = (double)bl->serial_flops;
     if (flops >= serial || (b_bytes >= (size_t)bl->parallel_bytes && flops >= serial / 8)) {
         plan->split_rows = col_tiles < nthreads && row_tiles > col_tiles;
-        plan->threads = clamp_threads(nthreads, plan->split_rows ? row_tiles : col_tiles);
+        plan->threads = lc_clamp_threads(nthreads, plan->split_rows ? row_tiles : col_tiles);
     }
     plan->kc = direct_kc(g, plan, bl, ops, b_bytes);
+    if (widen_b) {
+        plan_widen_b(g, plan, bl, ops);
+    }
     return 1;
 }
 
@@ -153,7 +198,7 @@ plan_blocked(const lc_gemm_args *g, lc_gemm_plan *plan, int nthreads, double flo
     const ptrdiff_t row_tiles = (g->m + ops->mr - 1) / ops->mr;
     const ptrdiff_t tiles = row_tiles * ((plan->nc + ops->nr - 1) / ops->nr);
     if (flops >= (double)bl->serial_flops) {
-        plan->threads = clamp_threads(nthreads, tiles);
+        plan->threads = lc_clamp_threads(nthreads, tiles);
     }
     plan->shared_a = plan->threads > 1 && row_tiles < (ptrdiff_t)ROW_TILES_PER_THREAD * plan->threads;
     if (plan->shared_a) {
@@ -169,6 +214,16 @@ plan_blocked(const lc_gemm_args *g, lc_gemm_plan *plan, int nthreads, double flo
 lc_gemm_plan
 lc_gemm_make_plan(const lc_gemm_args *g)
 {
+    if (g->m > 0 && g->n > 0 && g->k > 0 &&
+        (lc_is_half(g->c_type) || (g->bias != NULL && lc_is_half(g->bias_type)))) {
+        return lc_half_plan(g);
+    }
+    return lc_float_plan(g);
+}
+
+lc_gemm_plan
+lc_float_plan(const lc_gemm_args *g)
+{
     lc_gemm_plan plan = {.path = LC_PATH_EMPTY, .threads = 1};
     if (g->m == 0 || g->n == 0) {
         return plan;
@@ -177,7 +232,7 @@ lc_gemm_make_plan(const lc_gemm_args *g)
         plan.path = LC_PATH_FILL;
         return plan;
     }
-    const int nthreads = usable_threads(g->nthreads);
+    const int nthreads = lc_usable_threads(g->nthreads);
     const double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k;
     if (!plan_direct(g, &plan, nthreads, flops)) {
         plan_blocked(g, &plan, nthreads, flops);
@@ -202,8 +257,6 @@ lc_gemm_workspace_bytes(const lc_gemm_args *g)
  * Running on a team of threads.
  */
 
-typedef void (*team_fn)(const lc_gemm_args *g, const lc_gemm_plan *plan, void *ws, int t, int T);
-
 /* fn(t, T) on every thread of a team of plan->threads (or fewer, if OpenMP
  * grants fewer: the work is divided among those who come). Each worker
  * takes the caller's floating-point environment (rounding, flush-to-zero),
@@ -214,8 +267,8 @@ typedef void (*team_fn)(const lc_gemm_args *g, const lc_gemm_plan *plan, void *w
  * a bigger team), and a new thread starts with its creator's environment:
  * the caller's thread enters the region under the default one, so that
  * what a new worker keeps as its own is not our caller's modes either. */
-static void
-run_team(const lc_gemm_args *g, const lc_gemm_plan *plan, void *ws, team_fn fn)
+void
+lc_run_team(const lc_gemm_args *g, const lc_gemm_plan *plan, void *ws, lc_team_fn fn)
 {
     if (plan->threads == 1) {
         fn(g, plan, ws, 0, 1);
@@ -266,19 +319,60 @@ canonical_nans(void *c, ptrdiff_t n, lc_dtype dtype)
     }
 }
 
-/* k == 0: every chain is empty: C = bias (or 0), or C stays. */
+/* k == 0: every chain is empty: C = bias (or 0), or C stays. A bias of
+ * another type (a half bias, a float32 or half C) is converted. */
 static void
 fill_output(const lc_gemm_args *g)
 {
-    const size_t es = lc_dtype_size(g->dtype);
+    const lc_dtype ct = lc_c_type(g), bt = lc_bias_type(g);
+    const size_t es = lc_dtype_size(ct);
     for (ptrdiff_t i = 0; i < g->m && !g->accumulate; i++) {
         char *row = (char *)g->c + i * g->ldc * (ptrdiff_t)es; /* ldc < 0: out[::-1] */
-        if (g->bias != NULL) {
-            memcpy(row, g->bias, (size_t)g->n * es);
-            canonical_nans(row, g->n, g->dtype);
-        }
-        else {
+        if (g->bias == NULL) {
             memset(row, 0, (size_t)g->n * es);
+            continue;
+        }
+        if (bt == ct && !lc_is_half(ct)) {
+            memcpy(row, g->bias, (size_t)g->n * es);
+        }
+        else { /* (half.h's rounding gives the canonical half NaN) */
+            const size_t bes = lc_dtype_size(bt);
+            for (ptrdiff_t j = 0; j < g->n; j++) {
+                lc_element_store(row, j, ct, lc_element_load((const char *)g->bias + j * bes, bt));
+            }
+        }
+        if (!lc_is_half(ct)) {
+            canonical_nans(row, g->n, ct);
+        }
+    }
+}
+
+/* The direct path over a half B (plan_widen_b), on rows [m0, m1) and
+ * columns [n0, n1): for each chunk of columns and K block, the block of B
+ * is widened into the thread's float32 buffer, then every tile of rows
+ * runs on it. The chains carry between K blocks through C, float32 here. */
+static void
+direct_widening(const lc_gemm_args *g, const lc_gemm_plan *plan, const float *a,
+                ptrdiff_t lda, ptrdiff_t pa, float *block, ptrdiff_t m0, ptrdiff_t m1,
+                ptrdiff_t n0, ptrdiff_t n1)
+{
+    const lc_kernel_ops *ops = lc_context_ops(g->ctx, g->dtype);
+    const lc_widen_fn widen = lc_context_half(g->ctx, g->b.type)->widen;
+    float *c = g->c;
+    for (ptrdiff_t jc = n0; jc < n1; jc += plan->b_cols) {
+        const ptrdiff_t cols = LC_MIN(plan->b_cols, n1 - jc);
+        const float *bias = g->bias ? (const float *)g->bias + jc : NULL;
+        for (ptrdiff_t pc = 0; pc < g->k; pc += plan->kc) {
+            const ptrdiff_t kc = LC_MIN(plan->kc, g->k - pc);
+            for (ptrdiff_t p = 0; p < kc; p++) {
+                widen(cols, g->b.data + (pc + p) * g->b.rs + jc * 2, block + p * cols);
+            }
+            const int start = pc == 0 ? first_start(g) : LC_START_C;
+            for (ptrdiff_t i = m0; i < m1; i += ops->dmr) {
+                ops->direct(kc, a + i * lda + pc * pa, lda, pa, block, cols,
+                            c + i * g->ldc + jc, g->ldc, (int)LC_MIN((ptrdiff_t)ops->dmr, m1 - i),
+                            cols, bias, start);
+            }
         }
     }
 }
@@ -308,6 +402,14 @@ direct_part(const lc_gemm_args *g, const lc_gemm_plan *plan, void *ws, int t, in
     if (n0 >= n1 || m0 >= m1) {
         return;
     }
+    if (plan->widen_b) { /* each thread's buffer after A's copy */
+        const size_t a_bytes = plan->copy_a ? (size_t)(g->m * g->k) * es : 0;
+        const size_t b_bytes = (size_t)(plan->kc * plan->b_cols) * sizeof(float);
+        float *block = (float *)((char *)ws + lc_round_up(a_bytes, LC_ALIGN) +
+                                 (size_t)t * lc_round_up(b_bytes, LC_ALIGN));
+        direct_widening(g, plan, (const float *)a, lda, pa, block, m0, m1, n0, n1);
+        return;
+    }
     const char *bias = g->bias ? (const char *)g->bias + (size_t)n0 * es : NULL;
     /* Strides may be negative (x[::-1], out[::-1]): offsets are signed. */
     const ptrdiff_t ses = (ptrdiff_t)es;
@@ -323,6 +425,24 @@ direct_part(const lc_gemm_args *g, const lc_gemm_plan *plan, void *ws, int t, in
     }
 }
 
+void
+lc_run_plan(const lc_gemm_args *g, const lc_gemm_plan *plan, void *ws)
+{
+    if (plan->path == LC_PATH_FILL) {
+        fill_output(g);
+    }
+    else if (plan->path == LC_PATH_DIRECT) {
+        if (plan->copy_a) {
+            const lc_half_ops *half = lc_context_half(g->ctx, g->a.type);
+            lc_pack_rows(&g->a, 0, g->m, g->k, g->dtype, ws, half ? half->widen : NULL);
+        }
+        lc_run_team(g, plan, ws, direct_part);
+    }
+    else if (plan->path == LC_PATH_BLOCKED) {
+        lc_run_team(g, plan, ws, lc_blocked_part);
+    }
+}
+
 int
 lc_gemm(const lc_gemm_args *g)
 {
@@ -331,21 +451,14 @@ lc_gemm(const lc_gemm_args *g)
     if (plan.path == LC_PATH_EMPTY) {
         return 0;
     }
-    if (plan.path == LC_PATH_FILL) {
-        fill_output(g);
-        return 0;
-    }
     if (plan.ws_bytes > 0 && lc_workspace_acquire(1, plan.ws_bytes, &ws) < 0) {
         return -1;
     }
-    if (plan.path == LC_PATH_DIRECT) {
-        if (plan.copy_a) {
-            lc_pack_rows(&g->a, 0, g->m, g->k, g->dtype, ws->data);
-        }
-        run_team(g, &plan, ws ? ws->data : NULL, direct_part);
+    if (plan.home_rows > 0) {
+        lc_half_run(g, &plan, ws->data);
     }
     else {
-        run_team(g, &plan, ws->data, lc_blocked_part);
+        lc_run_plan(g, &plan, ws ? ws->data : NULL);
     }
     if (ws != NULL) {
         lc_workspace_release(1, &ws);
@@ -359,9 +472,9 @@ lc_gemm(const lc_gemm_args *g)
 static double
 element(const lc_operand *op, ptrdiff_t i, ptrdiff_t j)
 {
-    const char *p = op->data + (op->row_off ? op->row_off[i] : i * op->rs) +
-                    (op->col_off ? op->col_off[j] : j * op->cs);
-    return op->type == LC_F32 ? (double)*(const float *)p : *(const double *)p;
+    return lc_element_load(op->data + (op->row_off ? op->row_off[i] : i * op->rs) +
+                               (op->col_off ? op->col_off[j] : j * op->cs),
+                           op->type);
 }
 
 /* acc[j] += a(i, j) for i in order. Dense rows of the compute type (the

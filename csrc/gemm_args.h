@@ -58,6 +58,11 @@ typedef struct {
     ptrdiff_t kc;     /* the K block (both paths), balanced over K */
     ptrdiff_t nc;     /* blocked: the N block */
     ptrdiff_t mc;     /* blocked: rows of A per packed block (per thread) */
+    int widen_b;      /* direct: B is half; each thread widens blocks of it
+                       * (kc x b_cols) into float32 before its tiles read them */
+    ptrdiff_t b_cols;
+    ptrdiff_t home_rows; /* a half C: the rows of the float32 home, where
+                          * the chains run before their one rounding */
     size_t ws_bytes;  /* workspace, all threads together */
 } lc_gemm_plan;
 

@@ -66,9 +66,9 @@ pack_share(const lc_gemm_args *g, const lc_operand *op, ptrdiff_t r0, ptrdiff_t 
     ptrdiff_t q0, q1;
     split_range((rows + R - 1) / R, 1, t, T, &q0, &q1);
     if (q0 < q1) {
+        const lc_packer pk = lc_packer_for(g, op);
         lc_pack_panels(op, r0 + q0 * R, LC_MIN(rows - q0 * R, (q1 - q0) * R), pc, kc, R,
-                       g->dtype, dst + (size_t)(q0 * R * kc) * es,
-                       lc_context_ops(g->ctx, g->dtype)->pack_transpose);
+                       g->dtype, dst + (size_t)(q0 * R * kc) * es, &pk);
     }
 }
 
@@ -190,12 +190,13 @@ own_rows_tiles(const tile_run *run, ptrdiff_t jc, ptrdiff_t nc, int t, int T)
 {
     const lc_gemm_args *g = run->g;
     const lc_kernel_ops *ops = lc_context_ops(g->ctx, g->dtype);
+    const lc_packer pk = lc_packer_for(g, &g->a);
     ptrdiff_t m0, m1;
     split_range(g->m, ops->mr, t, T, &m0, &m1);
     for (ptrdiff_t ic = m0; ic < m1; ic += run->plan->mc) {
         const ptrdiff_t mc = LC_MIN(run->plan->mc, m1 - ic);
         lc_pack_panels(&g->a, ic, mc, run->kb.pc, run->kb.kc, ops->mr, g->dtype,
-                       run->p->a_block, ops->pack_transpose);
+                       run->p->a_block, &pk);
         run_tiles(run, ic, ic, ic + mc, jc, jc, jc + nc);
     }
 }

@@ -224,8 +224,11 @@ PyDoc_STRVAR(Linear_doc,
 "weight has shape (out_features, in_features) and bias (out_features,);\n"
 "both start uniform on [-1/sqrt(in_features), 1/sqrt(in_features)], drawn\n"
 "from `seed` (an int in [0, 2**64) gives the same values everywhere; None\n"
-"draws fresh entropy). dtype is float32 (the default; None means it too)\n"
-"or float64.");
+"draws fresh entropy). dtype is float32 (the default; None means it too),\n"
+"float64, float16 or bfloat16 (ml_dtypes', the \"bfloat16\" extra). float16\n"
+"and bfloat16 layers store their parameters in half the memory, start from\n"
+"the float32 layer's values rounded to nearest even, and compute each result\n"
+"as a float32 chain rounded once; their gradients are float32.");
 
 static PyMethodDef Linear_methods[] = {
     {"forward", (PyCFunction)(void (*)(void))lc_linear_forward, METH_FASTCALL | METH_KEYWORDS,

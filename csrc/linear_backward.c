@@ -10,6 +10,11 @@
  * handed out is still as it made it (writable, same shape, strides and
  * dtype); if the user changed it, that array is left alone and the layer
  * continues in a new one: torch's out-of-place accumulation.
+ *
+ * A float16 or bfloat16 layer keeps its gradients in float32, the type its
+ * chains run in (a mixed-precision master gradient: rounding every partial
+ * sum to half would lose the small updates), and gives grad_input in its
+ * own dtype, rounded once.
  */
 #include "arrays.h" /* Python.h first */
 #include "gemm.h"
@@ -47,27 +52,34 @@ lc_linear_clear_grads(LinearObject *self)
     grad_clear(&self->bias_grad);
 }
 
+/* The type of the gradients the layer accumulates. */
+static lc_dtype
+grad_type(const LinearObject *self)
+{
+    return lc_compute_type(self->dtype);
+}
+
 /* Strides of a gradient array: like the parameter's, so that SGD updates
  * (weight -= lr * weight_grad) run on arrays of one layout. weight_grad is
  * (out, in) over memory in W.T's order; bias_grad is contiguous. */
 static void
 grad_strides(LinearObject *self, int ndim, npy_intp *strides)
 {
-    const npy_intp es = (npy_intp)lc_dtype_size(self->dtype);
+    const npy_intp es = (npy_intp)lc_dtype_size(grad_type(self));
     strides[0] = es;
     if (ndim == 2) {
         strides[1] = es * self->out_features;
     }
 }
 
-/* A new gradient of this shape in the layer's dtype: aligned memory owned by
- * a capsule, and a writable array over it. */
+/* A new gradient of this shape in the gradient type: aligned memory owned
+ * by a capsule, and a writable array over it. */
 static int
 grad_new(LinearObject *self, lc_grad *g, int ndim, const npy_intp *dims)
 {
     npy_intp strides[2];
     grad_strides(self, ndim, strides);
-    const size_t es = lc_dtype_size(self->dtype);
+    const size_t es = lc_dtype_size(grad_type(self));
     const size_t bytes = (size_t)dims[0] * (ndim == 2 ? (size_t)dims[1] : 1) * es;
     lc_grad fresh = {NULL, NULL, lc_alloc_aligned(bytes, NULL)};
     if (fresh.data == NULL) {
@@ -80,7 +92,7 @@ grad_new(LinearObject *self, lc_grad *g, int ndim, const npy_intp *dims)
         return -1;
     }
     fresh.array = (PyArrayObject *)PyArray_NewFromDescr(
-        &PyArray_Type, lc_descr(self->dtype), ndim, (npy_intp *)dims, strides, fresh.data,
+        &PyArray_Type, lc_descr(grad_type(self)), ndim, (npy_intp *)dims, strides, fresh.data,
         NPY_ARRAY_ALIGNED | NPY_ARRAY_WRITEABLE, NULL);
     if (fresh.array == NULL ||
         PyArray_SetBaseObject(fresh.array, Py_NewRef(fresh.owner)) < 0) {
@@ -103,7 +115,7 @@ grad_untouched(LinearObject *self, const lc_grad *g, int ndim, const npy_intp *d
     return PyArray_DATA(a) == g->data && PyArray_ISWRITEABLE(a) && PyArray_NDIM(a) == ndim &&
            memcmp(PyArray_DIMS(a), dims, (size_t)ndim * sizeof(npy_intp)) == 0 &&
            memcmp(PyArray_STRIDES(a), strides, (size_t)ndim * sizeof(npy_intp)) == 0 &&
-           lc_dtype_from_descr(PyArray_DESCR(a), &t) == 0 && t == self->dtype;
+           lc_dtype_from_descr(PyArray_DESCR(a), &t) == 0 && t == grad_type(self);
 }
 
 /*
@@ -191,7 +203,7 @@ lc_linear_zero_grad(LinearObject *self, PyObject *Py_UNUSED(ignored))
 static int
 aliases_grads(LinearObject *self, const lc_matrix *m)
 {
-    const size_t es = lc_dtype_size(self->dtype);
+    const size_t es = lc_dtype_size(grad_type(self));
     const size_t wbytes = (size_t)self->out_features * (size_t)self->in_features * es;
     lock_grads(self);
     const int overlap =
@@ -248,7 +260,7 @@ backward_operands(LinearObject *self, PyObject *x, PyObject *g, lc_matrix *xm, l
 }
 
 /* grad_input (M x K) = G (M x N) @ W (N x K), W read from W.T's memory:
- * its k index (N) runs contiguously. */
+ * its k index (N) runs contiguously. In the layer's dtype. */
 static PyObject *
 grad_input(LinearObject *self, lc_state *st, const lc_matrix *xm, const lc_matrix *gm)
 {
@@ -259,12 +271,13 @@ grad_input(LinearObject *self, lc_state *st, const lc_matrix *xm, const lc_matri
         return gi;
     }
     const lc_gemm_args g = {
-        .dtype = self->dtype, .m = xm->rows, .n = self->in_features, .k = self->out_features,
-        .a = gm->op,
+        .dtype = lc_compute_type(self->dtype), .m = xm->rows, .n = self->in_features,
+        .k = self->out_features, .a = gm->op,
         .b = {.data = self->weight_t, .type = self->dtype, .rs = (ptrdiff_t)es,
               .cs = (ptrdiff_t)(self->out_features * (Py_ssize_t)es)},
         .c = PyArray_DATA((PyArrayObject *)gi), .ldc = self->in_features,
         .nthreads = lc_state_threads(st), .ctx = lc_state_context(st),
+        .c_type = self->dtype,
     };
     if (lc_run_gemm(&g) < 0) {
         Py_CLEAR(gi);
@@ -309,7 +322,7 @@ accumulate_grads(LinearObject *self, lc_state *st, const lc_matrix *xm, const lc
     }
     const lc_operand *g = &gm->op, *x = &xm->op;
     const lc_gemm_args gw = {
-        .dtype = self->dtype, .m = self->in_features, .n = self->out_features, .k = xm->rows,
+        .dtype = grad_type(self), .m = self->in_features, .n = self->out_features, .k = xm->rows,
         .a = lc_operand_transposed(x), .b = *g,
         .c = self->weight_grad.data, .ldc = self->out_features, .accumulate = !wfresh,
         .nthreads = lc_state_threads(st), .ctx = lc_state_context(st),
@@ -322,7 +335,8 @@ accumulate_grads(LinearObject *self, lc_state *st, const lc_matrix *xm, const lc
         return -1;
     }
     if (self->has_bias) {
-        lc_sum_rows(g, gm->rows, self->out_features, self->dtype, !bfresh, self->bias_grad.data);
+        lc_sum_rows(g, gm->rows, self->out_features, grad_type(self), !bfresh,
+                    self->bias_grad.data);
     }
     return 0;
 }
@@ -364,6 +378,7 @@ const char lc_backward_doc[] =
     "backward($self, x, grad_output, /)\n--\n\n"
     "Return grad_input = grad_output @ weight (shape of x), and accumulate\n"
     "grad_output.T @ x into weight_grad and grad_output summed over the leading\n"
-    "dimensions into bias_grad, as torch's .grad accumulates. If you made\n"
+    "dimensions into bias_grad, as torch's .grad accumulates (in float32 for a\n"
+    "float16 or bfloat16 layer, whose grad_input is of its dtype). If you made\n"
     "weight_grad read-only (or changed it in place), that array is left alone and\n"
     "the layer continues the sum in a new one.";

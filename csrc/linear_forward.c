@@ -36,16 +36,17 @@ lc_run_gemm(const lc_gemm_args *g)
     return rc;
 }
 
-/* The array forward writes into: `out` itself, or a new array when there is
- * no `out` or when `out` cannot take the GEMM's stores directly (it overlaps
- * an operand, which the GEMM may read after writing, or it is misaligned). */
+/* The array forward writes into: `out` itself, or a new array (of out's
+ * type, if given) when there is no `out` or when `out` cannot take the
+ * GEMM's stores directly (it overlaps an operand, which the GEMM may read
+ * after writing, or it is misaligned). */
 static PyArrayObject *
-output_array(PyArrayObject *out, int aside, lc_dtype dtype, int ndim, const npy_intp *dims)
+output_array(PyArrayObject *out, int aside, lc_dtype type, int ndim, const npy_intp *dims)
 {
     if (out != NULL && !aside) {
         return (PyArrayObject *)Py_NewRef(out);
     }
-    return lc_new_result(dtype, ndim, dims);
+    return lc_new_result(type, ndim, dims);
 }
 
 PyObject *
@@ -55,6 +56,7 @@ lc_apply_linear(lc_state *st, PyObject *x, const lc_dense_weights *wt, PyObject 
     PyArrayObject *out = NULL, *y = NULL;
     npy_intp dims[NPY_MAXDIMS];
     ptrdiff_t ldc = wt->n;
+    lc_dtype result_type = wt->dtype; /* a half layer's out= may be float32 */
     const size_t es = lc_dtype_size(wt->dtype);
 
     if (lc_matrix_from_object(x, wt->dtype, wt->k, "input", "in_features", &xm) < 0) {
@@ -65,7 +67,7 @@ lc_apply_linear(lc_state *st, PyObject *x, const lc_dense_weights *wt, PyObject 
     dims[ndim - 1] = wt->n;
     int aside = 0;
     if (out_obj != NULL && out_obj != Py_None) {
-        if (lc_check_out(out_obj, wt->dtype, ndim, dims, &ldc) < 0) {
+        if (lc_check_out(out_obj, wt->dtype, ndim, dims, &ldc, &result_type) < 0) {
             goto error;
         }
         out = (PyArrayObject *)out_obj;
@@ -73,7 +75,7 @@ lc_apply_linear(lc_state *st, PyObject *x, const lc_dense_weights *wt, PyObject 
                 lc_array_overlaps_span(out, wt->w_lo, wt->w_bytes) ||
                 (wt->bias && lc_array_overlaps_span(out, wt->bias, (size_t)wt->n * es));
     }
-    if ((y = output_array(out, aside, wt->dtype, ndim, dims)) == NULL) {
+    if ((y = output_array(out, aside, result_type, ndim, dims)) == NULL) {
         goto error;
     }
     if (y != out) {
@@ -82,10 +84,11 @@ lc_apply_linear(lc_state *st, PyObject *x, const lc_dense_weights *wt, PyObject 
     /* An empty result is complete now, however many rows x has. */
     if (PyArray_SIZE(y) > 0) {
         lc_gemm_args g = {
-            .dtype = wt->dtype, .m = xm.rows, .n = wt->n, .k = wt->k,
+            .dtype = lc_compute_type(wt->dtype), .m = xm.rows, .n = wt->n, .k = wt->k,
             .a = xm.op, .b = wt->b,
             .bias = wt->bias, .c = PyArray_DATA(y), .ldc = ldc,
             .nthreads = lc_state_threads(st), .ctx = lc_state_context(st),
+            .c_type = result_type, .bias_type = wt->dtype,
         };
         if (lc_matrix_index_rows(&xm, "input") < 0 ||
             (g.a.row_off = xm.op.row_off, lc_run_gemm(&g) < 0)) {
@@ -173,9 +176,12 @@ const char lc_forward_doc[] =
     "y = x @ weight.T + bias for x of shape (*, in_features); the same as calling\n"
     "the layer. x may be any array-like of numbers (a torch tensor too: the result\n"
     "is a NumPy array), with any strides and any dtype that casts to the layer's\n"
-    "under 'same_kind'. out, if given, must be an array of the result's shape and\n"
-    "the layer's dtype, contiguous along its last axis (leading axes may be\n"
-    "strided if they collapse into one stride); it is returned.";
+    "under 'same_kind' (a float16 or bfloat16 layer rounds other inputs to its\n"
+    "dtype first, as torch would). out, if given, must be an array of the\n"
+    "result's shape and the layer's dtype (or float32 for a float16 or bfloat16\n"
+    "layer: the products before their rounding), contiguous along its last axis\n"
+    "(leading axes may be strided if they collapse into one stride); it is\n"
+    "returned.";
 
 /* ------------------------------------------------------------------------
  * Functional form: linear(x, weight, bias=None, *, out=None).
@@ -221,8 +227,9 @@ parse_functional_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
     return 0;
 }
 
-/* The weight as a C-contiguous (out, in) or (in,) array of the compute type:
- * float32 for float32 and float16 weights, else float64. */
+/* The weight as a C-contiguous (out, in) or (in,) array of the type the
+ * product takes from it: its own for float32, float16 and bfloat16 weights
+ * (in any byte order), else float64. */
 static PyArrayObject *
 functional_weight(PyObject *obj, lc_dtype *dtype)
 {
@@ -240,7 +247,10 @@ functional_weight(PyObject *obj, lc_dtype *dtype)
         return NULL;
     }
     const int wt = PyArray_TYPE(w);
-    *dtype = (wt == NPY_FLOAT32 || wt == NPY_FLOAT16) ? LC_F32 : LC_F64;
+    *dtype = wt == NPY_FLOAT32                  ? LC_F32
+             : wt == NPY_HALF                   ? LC_F16
+             : lc_is_bfloat16(PyArray_DESCR(w)) ? LC_BF16
+                                                : LC_F64;
     Py_SETREF(w, lc_as_array((PyObject *)w, *dtype, LC_AS_CONTIGUOUS, "weight", NULL));
     return w;
 }
@@ -260,7 +270,9 @@ functional_bias(PyObject *obj, lc_dtype dtype, npy_intp n, int weight_1d, int *f
     if (b != NULL && PyArray_NDIM(b) == 0) {
         /* Broadcast to the n outputs (one value is already that for n == 1). */
         if (n != 1) {
-            PyArrayObject *wide = (PyArrayObject *)PyArray_Zeros(1, &n, lc_descr(dtype), 0);
+            PyArray_Descr *descr = lc_descr(dtype); /* (stolen) */
+            PyArrayObject *wide =
+                descr ? (PyArrayObject *)PyArray_Zeros(1, &n, descr, 0) : NULL;
             if (wide != NULL && PyArray_CopyInto(wide, b) < 0) {
                 Py_CLEAR(wide);
             }
@@ -401,5 +413,7 @@ const char lc_functional_linear_doc[] =
     "of shape (*, in_features) and weight of shape (out_features, in_features),\n"
     "with bias of shape (out_features,) or () (broadcast). A 1-D weight of shape\n"
     "(in_features,) gives a result of shape (*,), with a 0-d bias or none.\n"
-    "Computes in float32 when weight is float32 (or float16), else in float64,\n"
-    "with the same arithmetic as Linear.";
+    "The weight's dtype is the layer's: float32, float16 and bfloat16 weights\n"
+    "give results of their dtype (float16 and bfloat16 computed in float32 and\n"
+    "rounded once), any other weight a float64 result; x and bias are cast to\n"
+    "it, and the arithmetic is Linear's.";

@@ -10,8 +10,10 @@
 #include "linear_object.h"
 #include "state.h"
 
-/* The weights of one product in the compute type: W.T as the k x n operand
- * B, the memory it spans, and n bias values or NULL. */
+/* The weights of one product: W.T as the k x n operand B, the memory it
+ * spans, and n bias values or NULL, all of type `dtype`, which is also the
+ * type inputs are cast to and results are given in. A half type is
+ * computed in float32 chains, each result rounded once. */
 typedef struct {
     lc_dtype dtype;
     Py_ssize_t n, k;

@@ -13,7 +13,8 @@
 
 /* ------------------------------------------------------------------------
  * Initialisation: torch.nn.Linear.reset_parameters draws weight and bias
- * from U(-1/sqrt(in), 1/sqrt(in)).
+ * from U(-1/sqrt(in), 1/sqrt(in)). A half layer draws what a float32 layer
+ * of the same seed draws, each value rounded to its type (rng.h).
  */
 
 /* seed: None (fresh entropy from os.urandom) or an int in [0, 2**64). The
@@ -85,8 +86,12 @@ buffer_view(LinearObject *self, int which, int owned)
     npy_intp dims[2] = {self->out_features, self->in_features};
     npy_intp strides[2] = {es, es * self->out_features};
     void *buf = which == LC_BIAS ? self->bias : self->weight_t;
+    PyArray_Descr *descr = lc_descr(self->dtype);
+    if (descr == NULL) {
+        return NULL;
+    }
     PyArrayObject *arr = (PyArrayObject *)PyArray_NewFromDescr(
-        &PyArray_Type, lc_descr(self->dtype), which == LC_BIAS ? 1 : 2, dims, strides, buf,
+        &PyArray_Type, descr, which == LC_BIAS ? 1 : 2, dims, strides, buf,
         NPY_ARRAY_ALIGNED | NPY_ARRAY_WRITEABLE, NULL);
     if (arr != NULL && owned && PyArray_SetBaseObject(arr, Py_NewRef(self)) < 0) {
         Py_CLEAR(arr);

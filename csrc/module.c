@@ -117,6 +117,25 @@ dtype_dict(const lc_context *ctx, lc_dtype t)
     return d;
 }
 
+/* {name: {"compute": name, "itemsize": bytes}} of every layer dtype: the
+ * half types are stored as such and computed in float32 chains, on the
+ * float32 kernels and parameters. */
+static PyObject *
+dtypes_dict(void)
+{
+    static const lc_dtype all[] = {LC_F32, LC_F64, LC_F16, LC_BF16};
+    PyObject *d = PyDict_New();
+    for (size_t i = 0; d != NULL && i < sizeof all / sizeof *all; i++) {
+        PyObject *v = Py_BuildValue("{sssn}", "compute", lc_dtype_name(lc_compute_type(all[i])),
+                                    "itemsize", (Py_ssize_t)lc_dtype_size(all[i]));
+        if (v == NULL || PyDict_SetItemString(d, lc_dtype_name(all[i]), v) < 0) {
+            Py_CLEAR(d);
+        }
+        Py_XDECREF(v);
+    }
+    return d;
+}
+
 static PyObject *
 build_config(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
@@ -131,14 +150,15 @@ build_config(PyObject *module, PyObject *Py_UNUSED(ignored))
 #endif
     const lc_gemm_limits lim = lc_gemm_planner_limits();
     return Py_BuildValue(
-        "{sssssOsisisisssssNsNsNsN}", "arch", LC_BUILD_ARCH, "compiler",
+        "{sssssOsisisisssssNsNsNsNsN}", "arch", LC_BUILD_ARCH, "compiler",
         LINEARC_COMPILER " " __VERSION__, "openmp",
         openmp, "openmp_version", omp_version, "threads", lc_state_threads(st), "max_threads",
         LC_MAX_THREADS, "isa", ctx->kernels->name, "isa_supported", lc_supported_isas(),
         "cpu", cpu_dict(), "float32", dtype_dict(ctx, LC_F32), "float64",
         dtype_dict(ctx, LC_F64), "planner",
         Py_BuildValue("{snsi}", "copy_max_bytes", (Py_ssize_t)lim.copy_max_bytes,
-                      "row_tiles_per_thread", lim.row_tiles_per_thread));
+                      "row_tiles_per_thread", lim.row_tiles_per_thread),
+        "dtypes", dtypes_dict());
 }
 
 /* The forward GEMM of a layer on a contiguous (m, k) input, from
@@ -158,12 +178,14 @@ forward_args(PyObject *module, PyObject *args, const char *fmt, lc_gemm_args *g)
         PyErr_SetString(PyExc_ValueError, "sizes must be >= 0 and threads >= 1");
         return -1;
     }
+    /* A half layer's: half operands, bias and result, float32 chains. */
     const ptrdiff_t es = (ptrdiff_t)lc_dtype_size(dtype);
     *g = (lc_gemm_args){
-        .dtype = dtype, .m = m, .n = n, .k = k,
+        .dtype = lc_compute_type(dtype), .m = m, .n = n, .k = k,
         .a = {.data = NULL, .type = dtype, .rs = k * es, .cs = es},
         .b = {.data = NULL, .type = dtype, .rs = n * es, .cs = es},
         .ldc = n, .nthreads = threads, .ctx = lc_state_context(PyModule_GetState(module)),
+        .c_type = dtype, .bias_type = dtype, /* (a float32 or float64 C: of dtype) */
     };
     return 0;
 }
@@ -189,12 +211,32 @@ gemm_plan(PyObject *module, PyObject *args)
         return NULL;
     }
     const lc_gemm_plan p = lc_gemm_make_plan(&g);
-    return Py_BuildValue("{sssisOsOsOsnsnsnsn}", "path", lc_gemm_path_name(p.path),
+    return Py_BuildValue("{sssisOsOsOsnsnsnsOsnsnsn}", "path", lc_gemm_path_name(p.path),
                          "threads", p.threads, "copy_a", p.copy_a ? Py_True : Py_False,
                          "split_rows", p.split_rows ? Py_True : Py_False, "shared_a",
                          p.shared_a ? Py_True : Py_False, "kc", (Py_ssize_t)p.kc, "nc",
-                         (Py_ssize_t)p.nc, "mc", (Py_ssize_t)p.mc, "workspace_bytes",
+                         (Py_ssize_t)p.nc, "mc", (Py_ssize_t)p.mc, "widen_b",
+                         p.widen_b ? Py_True : Py_False, "b_cols", (Py_ssize_t)p.b_cols,
+                         "home_rows", (Py_ssize_t)p.home_rows, "workspace_bytes",
                          (Py_ssize_t)p.ws_bytes);
+}
+
+/* _time_gemm for the tuner, which times float32 and float64 products (a
+ * half layer's run on the float32 parameters): a half dtype is refused
+ * here, before tuning.c would take it for a compute type. */
+static PyObject *
+time_gemm(PyObject *module, PyObject *args)
+{
+    lc_dtype t;
+    if (PyTuple_Check(args) && PyTuple_GET_SIZE(args) > 3 &&
+        lc_dtype_from_object(PyTuple_GET_ITEM(args, 3), &t) == 0 && lc_is_half(t)) {
+        PyErr_Format(PyExc_TypeError,
+                     "_time_gemm times float32 or float64 products, not %s (a %s layer "
+                     "computes on the float32 parameters)", lc_dtype_name(t), lc_dtype_name(t));
+        return NULL;
+    }
+    PyErr_Clear(); /* any other bad dtype: lc_time_gemm says it */
+    return lc_time_gemm(module, args);
 }
 
 static PyObject *
@@ -247,7 +289,7 @@ static PyMethodDef module_methods[] = {
     {"_check_measured_table", check_measured_table, METH_NOARGS,
      "_check_measured_table()\n--\n\n"
      "None if every row of the measured table fits its kernel set, else the row."},
-    {"_time_gemm", lc_time_gemm, METH_VARARGS, lc_time_gemm_doc},
+    {"_time_gemm", time_gemm, METH_VARARGS, lc_time_gemm_doc},
     {"_workspace_bytes", workspace_bytes, METH_NOARGS,
      "_workspace_bytes()\n--\n\nBytes held by the pool of packing buffers."},
     {"_result_cache_bytes", result_cache_bytes, METH_NOARGS,

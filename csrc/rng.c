@@ -1,6 +1,8 @@
 /* xoshiro256** (Blackman and Vigna) seeded by splitmix64; see rng.h. */
 #include "rng.h"
 
+#include "half.h"
+
 static uint64_t
 splitmix64(uint64_t *x)
 {
@@ -47,11 +49,14 @@ lc_rng_fill_uniform(lc_rng *r, void *buf, lc_dtype t, size_t count, size_t strid
         const double u = (double)(lc_rng_next(r) >> 11) * 0x1.0p-53; /* [0, 1) */
         /* bound * (2u - 1) is -0.0 for bound 0 and u < 1/2; torch gives +0.0. */
         const double v = bound > 0.0 ? bound * (2.0 * u - 1.0) : 0.0;
-        if (t == LC_F32) {
-            ((float *)buf)[i * stride] = (float)v;
+        if (t == LC_F64) {
+            ((double *)buf)[i * stride] = v;
+        }
+        else if (lc_is_half(t)) { /* the float32 draw, rounded to nearest even */
+            ((uint16_t *)buf)[i * stride] = lc_f32_to_half((float)v, t == LC_BF16);
         }
         else {
-            ((double *)buf)[i * stride] = v;
+            ((float *)buf)[i * stride] = (float)v;
         }
     }
 }

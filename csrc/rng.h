@@ -20,7 +20,8 @@ uint64_t lc_rng_next(lc_rng *r);
 
 /* count values of type t drawn uniformly from [-bound, bound) into buf,
  * `stride` elements apart, as torch.nn.init.uniform_ does for Linear; bound
- * 0 gives +0.0 everywhere. */
+ * 0 gives +0.0 everywhere. A half type gets the float32 values, each
+ * rounded to nearest even: a float32 layer's parameters, cast. */
 void lc_rng_fill_uniform(lc_rng *r, void *buf, lc_dtype t, size_t count, size_t stride,
                          double bound);
 

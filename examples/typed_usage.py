@@ -101,6 +101,18 @@ def main() -> None:
     y64: FloatArray = linearc.linear(x, w64, np.zeros(n_out))
     assert y64.dtype == np.float64 and y64.shape == (2, 3, n_out)
 
+    # float16 (and, with ml_dtypes, dtype="bfloat16") layers: parameters in
+    # half the memory, the float32 layer's values rounded; products are
+    # float32 chains rounded once, gradients float32.
+    half = Linear(n_in, n_out, dtype="float16", seed=0)
+    full = Linear(n_in, n_out, seed=0)
+    assert np.array_equal(half.weight, full.weight.astype(np.float16))
+    assert 2 * half.weight.nbytes == full.weight.nbytes
+    y16: FloatArray = half(x)
+    assert y16.dtype == np.float16
+    half.backward(x, np.ones_like(y16))
+    assert half.weight_grad is not None and half.weight_grad.dtype == np.float32
+
     # Threads: the result does not depend on the thread count.
     before: int = linearc.get_num_threads()
     try:

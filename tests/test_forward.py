@@ -173,9 +173,13 @@ def test_narrow_float_tensor_input(narrow, requires_grad, dtype, rng):
     assert layer([xt[0], xt[1]]).tobytes() == y.tobytes()
     assert torch.equal(xt.detach().view(torch.uint8),
                        before.view(torch.uint8)) and xt.grad is None
+    # As a weight: widened to float32 likewise, except float16, which is
+    # NumPy's float16 and so makes a float16 product.
     w = torch.from_numpy(values[0, :5]).to(narrow)
+    same = w.numpy() if narrow == torch.float16 else w.float().numpy()
+    assert linearc.linear(exact, w).dtype == same.dtype
     assert linearc.linear(exact, w).tobytes() == \
-        linearc.linear(exact, w.float().numpy()).tobytes()
+        linearc.linear(exact, same).tobytes()
 
 
 def test_typed_buffers_are_numbers(dtype):
@@ -442,13 +446,17 @@ def test_functional(shape, n, with_bias, dtype, rng):
 def test_functional_result_dtype(rng):
     x = rng.standard_normal((3, 4))
     w16 = rng.standard_normal((2, 4)).astype(np.float16)
-    assert linearc.linear(x, w16).dtype == np.float32
+    assert linearc.linear(x, w16).dtype == np.float16
     assert linearc.linear(x, w16.astype(np.float32)).dtype == np.float32
     assert linearc.linear(x, w16.astype(np.float64)).dtype == np.float64
     assert linearc.linear(x.astype(np.float32),
                           w16.astype(np.float64)).dtype == np.float64
+    # A float16 weight is a float16 layer's: x rounded to float16, float32
+    # chains of the widened values, each result rounded once.
+    x16 = x.astype(np.float16)
     y = linearc.linear(x, w16)
-    assert_linear_close(y, x, w16, dtype=np.float32)
+    chains = linearc.linear(x16.astype(np.float32), w16.astype(np.float32))
+    assert y.tobytes() == chains.astype(np.float16).tobytes()
 
 
 def test_functional_out_and_lists(dtype, rng):

@@ -74,7 +74,8 @@ def test_direct_path_k_block():
 def test_plan_reports_threads_and_blocks():
     p = plan(4096, 1024, 1024, "float32", 2)
     assert set(p) == {"path", "threads", "copy_a", "split_rows", "shared_a", "kc", "nc",
-                      "mc", "workspace_bytes"}
+                      "mc", "widen_b", "b_cols", "home_rows", "workspace_bytes"}
+    assert not p["widen_b"] and p["home_rows"] == 0
     assert p["threads"] == 2 and p["workspace_bytes"] > 0
     assert p["mc"] % CONFIG["float32"]["tile"][0] == 0
     with pytest.raises(ValueError, match="sizes"):

@@ -8,11 +8,12 @@
 /* x86-64 only: elsewhere this file compiles to nothing (no immintrin.h,
  * no target pragma), and dispatch.c does not name this set. */
 #if defined(__x86_64__)
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
 #include <stdint.h>
 
 #include "../common.h"
+#include "../half.h"
 #include "kernels.h"
 
 #define MR 6   /* packed tile rows, both types */
@@ -288,6 +289,76 @@ pack_avx2_f64(ptrdiff_t kc, int R, const void *const *rows_, void *dst_)
     }
 }
 
+/* ------------------------------------------------------------------------
+ * Half-precision conversions (kernels.h), 8 values a vector, a tail of
+ * fewer through half.h's scalar ones (the same bits). float16 by F16C with
+ * the rounding in the instruction (nearest even whatever MXCSR says);
+ * bfloat16 in integer arithmetic, as half.h rounds.
+ */
+static void
+widen_f16_avx2(ptrdiff_t n, const void *src, float *dst)
+{
+    const uint16_t *h = src;
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    }
+    lc_widen_f16_scalar(n - i, h + i, dst + i);
+}
+
+static void
+widen_bf16_avx2(ptrdiff_t n, const void *src, float *dst)
+{
+    const uint16_t *h = src;
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(h + i)));
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+    }
+    lc_widen_bf16_scalar(n - i, h + i, dst + i);
+}
+
+/* The 8 lanes of 32 bits (each below 2^16) as 8 of 16, in order. */
+LC_ALWAYS_INLINE __m128i
+pack_lanes(__m256i r)
+{
+    return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+}
+
+static void
+narrow_f16_avx2(ptrdiff_t n, const float *src, void *dst)
+{
+    uint16_t *h = dst;
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(src + i);
+        const __m128i r = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m128i nan = pack_lanes(
+            _mm256_srli_epi32(_mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)), 16));
+        _mm_storeu_si128((__m128i *)(h + i),
+                         _mm_blendv_epi8(r, _mm_set1_epi16((short)LC_F16_NAN), nan));
+    }
+    lc_narrow_f16_scalar(n - i, src + i, h + i);
+}
+
+static void
+narrow_bf16_avx2(ptrdiff_t n, const float *src, void *dst)
+{
+    uint16_t *h = dst;
+    const __m256i bias = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
+    const __m256i nan_value = _mm256_set1_epi32(LC_BF16_NAN);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(src + i);
+        const __m256i x = _mm256_castps_si256(v);
+        const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(x, 16), one);
+        __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, bias), odd), 16);
+        r = _mm256_blendv_epi8(r, nan_value, _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+        _mm_storeu_si128((__m128i *)(h + i), pack_lanes(r));
+    }
+    lc_narrow_bf16_scalar(n - i, src + i, h + i);
+}
+
 const lc_kernel_set lc_kernels_avx2 = {
     .name = "avx2",
     .arch = "x86-64",
@@ -295,6 +366,8 @@ const lc_kernel_set lc_kernels_avx2 = {
             .direct = direct_avx2_F32, .pack_transpose = pack_avx2_f32},
     .f64 = {.mr = MR, .nr = 8, .dmr = DMR, .dnr = 8, .tile = tile_avx2_F64,
             .direct = direct_avx2_F64, .pack_transpose = pack_avx2_f64},
+    .f16 = {.widen = widen_f16_avx2, .narrow = narrow_f16_avx2},
+    .bf16 = {.widen = widen_bf16_avx2, .narrow = narrow_bf16_avx2},
 };
 
 #else

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "../common.h"
+#include "../half.h"
 #include "kernels.h"
 
 #define MR_F32 6
@@ -370,6 +371,95 @@ pack_avx512_f64(ptrdiff_t kc, int R, const void *const *rows_, void *dst_)
     }
 }
 
+/* ------------------------------------------------------------------------
+ * Half-precision conversions (kernels.h), 16 values a vector; a tail of
+ * fewer goes through masked loads and stores. float16 by vcvtph2ps /
+ * vcvtps2ph with the rounding in the instruction (round to nearest even
+ * whatever MXCSR says); bfloat16 in integer arithmetic, a 16-bit shift to
+ * widen and half.h's rounding to narrow (AVX512-BF16's vcvtneps2bf16 would
+ * flush subnormals).
+ */
+LC_ALWAYS_INLINE __m256i
+load_halves(const uint16_t *src, ptrdiff_t n)
+{
+    return n >= 16 ? _mm256_loadu_si256((const __m256i *)src)
+                   : _mm256_maskz_loadu_epi16(mask16((int)n), src);
+}
+
+LC_ALWAYS_INLINE void
+store_halves(uint16_t *dst, __m256i h, ptrdiff_t n)
+{
+    if (n >= 16) {
+        _mm256_storeu_si256((__m256i *)dst, h);
+    }
+    else {
+        _mm256_mask_storeu_epi16(dst, mask16((int)n), h);
+    }
+}
+
+LC_ALWAYS_INLINE __m512
+load_floats(const float *src, ptrdiff_t n)
+{
+    return n >= 16 ? _mm512_loadu_ps(src) : _mm512_maskz_loadu_ps(mask16((int)n), src);
+}
+
+LC_ALWAYS_INLINE void
+store_floats(float *dst, __m512 v, ptrdiff_t n)
+{
+    if (n >= 16) {
+        _mm512_storeu_ps(dst, v);
+    }
+    else {
+        _mm512_mask_storeu_ps(dst, mask16((int)n), v);
+    }
+}
+
+static void
+widen_f16_avx512(ptrdiff_t n, const void *src, float *dst)
+{
+    for (ptrdiff_t i = 0; i < n; i += 16) {
+        store_floats(dst + i, _mm512_cvtph_ps(load_halves((const uint16_t *)src + i, n - i)),
+                     n - i);
+    }
+}
+
+static void
+widen_bf16_avx512(ptrdiff_t n, const void *src, float *dst)
+{
+    for (ptrdiff_t i = 0; i < n; i += 16) {
+        const __m512i w = _mm512_cvtepu16_epi32(load_halves((const uint16_t *)src + i, n - i));
+        store_floats(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), n - i);
+    }
+}
+
+static void
+narrow_f16_avx512(ptrdiff_t n, const float *src, void *dst)
+{
+    for (ptrdiff_t i = 0; i < n; i += 16) {
+        const __m512 v = load_floats(src + i, n - i);
+        __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        h = _mm256_mask_mov_epi16(h, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q),
+                                  _mm256_set1_epi16((short)LC_F16_NAN));
+        store_halves((uint16_t *)dst + i, h, n - i);
+    }
+}
+
+static void
+narrow_bf16_avx512(ptrdiff_t n, const float *src, void *dst)
+{
+    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1);
+    for (ptrdiff_t i = 0; i < n; i += 16) {
+        const __m512 v = load_floats(src + i, n - i);
+        const __m512i x = _mm512_castps_si512(v);
+        const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(x, 16), one);
+        const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(x, bias), odd), 16);
+        __m256i h = _mm512_cvtepi32_epi16(r);
+        h = _mm256_mask_mov_epi16(h, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q),
+                                  _mm256_set1_epi16((short)LC_BF16_NAN));
+        store_halves((uint16_t *)dst + i, h, n - i);
+    }
+}
+
 const lc_kernel_set lc_kernels_avx512 = {
     .name = "avx512",
     .arch = "x86-64",
@@ -379,6 +469,8 @@ const lc_kernel_set lc_kernels_avx512 = {
     .f64 = {.mr = MR_F64, .nr = NR_F64, .dmr = DMR, .dnr = DVECS * 8,
             .tile = tile_avx512_f64_6x32, .direct = direct_avx512_F64,
             .pack_transpose = pack_avx512_f64},
+    .f16 = {.widen = widen_f16_avx512, .narrow = narrow_f16_avx512},
+    .bf16 = {.widen = widen_bf16_avx512, .narrow = narrow_bf16_avx512},
 };
 
 #else

@@ -10,6 +10,7 @@
  */
 #include <math.h>
 
+#include "../half.h"
 #include "kernels.h"
 
 #define GEN_MR 4
@@ -95,4 +96,6 @@ const lc_kernel_set lc_kernels_generic = {
             .tile = tile_generic_f32, .direct = direct_generic_f32},
     .f64 = {.mr = GEN_MR, .nr = GEN_NR, .dmr = GEN_MR, .dnr = GEN_NR,
             .tile = tile_generic_f64, .direct = direct_generic_f64},
+    .f16 = {.widen = lc_widen_f16_scalar, .narrow = lc_narrow_f16_scalar},
+    .bf16 = {.widen = lc_widen_bf16_scalar, .narrow = lc_narrow_bf16_scalar},
 };

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "../common.h"
+#include "../half.h"
 #include "kernels.h"
 
 #define MR 6        /* packed tile rows, both types */
@@ -385,6 +386,34 @@ pack_neon_f64(ptrdiff_t kc, int R, const void *const *rows_, void *dst_)
     }
 }
 
+/* ------------------------------------------------------------------------
+ * Half-precision conversions (kernels.h): widening 4 values a vector
+ * (FCVTL for float16, a 16-bit shift for bfloat16), exact; the tail and the
+ * narrowing through half.h's integer rounding, which needs no FPCR rounding
+ * mode and flushes nothing (FCVTN would round as FPCR says).
+ */
+static void
+widen_f16_neon(ptrdiff_t n, const void *src, float *dst)
+{
+    const uint16_t *h = src;
+    ptrdiff_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        vst1q_f32(dst + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h + i))));
+    }
+    lc_widen_f16_scalar(n - i, h + i, dst + i);
+}
+
+static void
+widen_bf16_neon(ptrdiff_t n, const void *src, float *dst)
+{
+    const uint16_t *h = src;
+    ptrdiff_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        vst1q_f32(dst + i, vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(h + i), 16)));
+    }
+    lc_widen_bf16_scalar(n - i, h + i, dst + i);
+}
+
 const lc_kernel_set lc_kernels_neon = {
     .name = "neon",
     .arch = "aarch64",
@@ -392,6 +421,8 @@ const lc_kernel_set lc_kernels_neon = {
             .direct = direct_neon_f32, .pack_transpose = pack_neon_f32},
     .f64 = {.mr = MR, .nr = NR_F64, .dmr = DMR, .dnr = DVECS * 2, .tile = tile_neon_f64_6x8,
             .direct = direct_neon_f64, .pack_transpose = pack_neon_f64},
+    .f16 = {.widen = widen_f16_neon, .narrow = lc_narrow_f16_scalar},
+    .bf16 = {.widen = widen_bf16_neon, .narrow = lc_narrow_bf16_scalar},
 };
 
 #else

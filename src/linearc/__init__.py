@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import importlib.util
+import sys
 from importlib import metadata as _metadata
 from typing import Any
 
@@ -54,7 +56,12 @@ def get_config() -> dict[str, Any]:
     parallel_bytes, direct_block_bytes), "origin" (where each comes from: default,
     model, measured, tuned or environment), "model" (what the defaults and
     the cache model alone give) and "measured" (the provenance of the
-    measured values used, or None); "tuning": whether this machine's
+    measured values used, or None); "dtypes": for each layer dtype
+    (float32, float64, float16, bfloat16) the type its products compute in
+    ("compute": float16 and bfloat16 run on the float32 kernels and
+    parameters), its "itemsize" (bytes per parameter) and whether it is
+    "available" (bfloat16 needs ml_dtypes: pip install "linearc[bfloat16]");
+    "tuning": whether this machine's
     tuning file (tune(), python -m linearc tune) is in use, as a dict of
     status ("tuned", "not tuned", "off" for LINEARC_TUNING=off, or
     "ignored"), file (its path), date (when it was measured) and why (what
@@ -71,8 +78,23 @@ def get_config() -> dict[str, Any]:
         d: dict[str, Any] = dict(raw[dtype])
         d["tile"], d["direct_tile"] = list(d["tile"]), list(d["direct_tile"])
         config[dtype] = d
+    config["dtypes"] = {}
+    for name in ("float32", "float64", "float16", "bfloat16"):
+        config["dtypes"][name] = {**raw["dtypes"][name],
+                                  "available": name != "bfloat16" or _has_ml_dtypes()}
     config["tuning"] = dict(_tune.status)
     return config
+
+
+def _has_ml_dtypes() -> bool:
+    """Whether bfloat16 layers can be made: ml_dtypes imported or importable
+    (looked up without importing it)."""
+    if "ml_dtypes" in sys.modules:
+        return sys.modules["ml_dtypes"] is not None
+    try:
+        return importlib.util.find_spec("ml_dtypes") is not None
+    except (ImportError, ValueError):  # a finder that refuses it
+        return False
 
 
 # The parameters show_config() describes, in its words.
@@ -124,6 +146,11 @@ def _describe(config: dict[str, Any]) -> dict[str, str]:
                    if d["origin"][key] not in ("model", "default")]
         if changed:
             lines[dtype] += f"; the cache model alone: {', '.join(changed)}"
+    half = [name for name, d in config["dtypes"].items() if d["compute"] != name]
+    lines["dtypes"] = (", ".join(config["dtypes"]) + f"; {' and '.join(half)} stored as "
+                       "such, computed in float32")
+    if not config["dtypes"]["bfloat16"]["available"]:
+        lines["dtypes"] += '; bfloat16 needs ml_dtypes: pip install "linearc[bfloat16]"'
     lines["tuning"] = _tune.describe(config["tuning"])
     return lines
 

@@ -30,6 +30,7 @@ _CALLS = 20
 _MAX_THREADS = 256  # what set_num_threads accepts
 # Variables that set the thread count of the BLAS NumPy may be built on.
 _BLAS_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
 def _burst_times(funcs: list[Callable[[], object]], rounds: int = 5,
@@ -99,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
               "(default 5); the median call is reported"))
     parser.add_argument("--no-timing", action="store_true",
                         help="print the walk-through only")
+    parser.add_argument(
+        "--dtype", choices=DTYPES, default="float32",
+        help=("the layers' dtype (default float32); float16 and bfloat16 "
+              "layers store half the bytes and compute in float32, and NumPy, "
+              "which has no fast product of either, is timed in float32 on "
+              "the same values; bfloat16 needs ml_dtypes "
+              '(pip install "linearc[bfloat16]")'))
     return parser
 
 
@@ -165,9 +173,14 @@ def _same_threads(requested: int | None) -> Iterator[_Threads]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the walk-through; argv as on the command line (default sys.argv)."""
-    args = _parser().parse_args(argv)
-    layer = Linear(4, 2, bias=False, seed=0)
-    x = np.random.default_rng(0).standard_normal((32, 3, 4)).astype(np.float32)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        layer = Linear(4, 2, bias=False, dtype=args.dtype, seed=0)
+    except ImportError as error:  # bfloat16 without ml_dtypes
+        parser.error(str(error))
+    dtype = layer.dtype
+    x = np.random.default_rng(0).standard_normal((32, 3, 4)).astype(dtype)
 
     print("nn.Linear transforms only the last dimension:")
     print(f"  {layer!r} on an input of shape {x.shape}\n")
@@ -191,17 +204,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
 
     # One timing line on a layer big enough for the GEMM to matter.
-    big = Linear(1024, 1024, seed=0)
-    xb = np.random.default_rng(1).standard_normal((128, 1024)).astype(
-        np.float32)
-    w = big.weight
-    b = big.state_dict()["bias"]
+    big = Linear(1024, 1024, dtype=dtype, seed=0)
+    xb = np.random.default_rng(1).standard_normal((128, 1024)).astype(dtype)
+    # NumPy's float16 product is a slow scalar loop and it has no bfloat16
+    # of its own: for a half layer it computes in float32, on the same values.
+    half = dtype.itemsize == 2
+    numpy_dtype = np.dtype(np.float32) if half else dtype
+    xn = xb.astype(numpy_dtype)
+    w = big.weight.astype(numpy_dtype)
+    b = big.state_dict()["bias"].astype(numpy_dtype)
     with _same_threads(args.threads) as threads:
         t_linearc, t_numpy = _burst_times(
-            [lambda: big(xb), lambda: xb @ w.T + b], rounds=args.repeat)
-    print(f"\nTiming (128, 1024) -> 1024 float32, {threads.text()}: linearc "
+            [lambda: big(xb), lambda: xn @ w.T + b], rounds=args.repeat)
+    note = (f" (in float32: NumPy has no fast {dtype.name} product)"
+            if half else "")
+    print(f"\nTiming (128, 1024) -> 1024 {dtype.name}, {threads.text()}: linearc "
           f"{t_linearc * 1e3:.3f} ms, numpy x @ W.T + b {t_numpy * 1e3:.3f} ms "
-          f"per call; {ratio_text(t_linearc, t_numpy)}.")
+          f"per call{note}; {ratio_text(t_linearc, t_numpy)}.")
     print(f"(Medians of {args.repeat} round(s) of {_CALLS} calls; before each "
           f"round the other library's idle threads\n were given {_PAUSE_S} s "
           f"to stop spinning, so neither steals a core from the other.)")

@@ -1,8 +1,10 @@
 """Type stubs for the C extension linearc._linearc.
 
 Arrays the layer returns are typed NDArray[np.floating[Any]]: the class is not
-generic at runtime, so whether a given layer computes in float32 or float64
-(its ``dtype``) is only known when it runs.
+generic at runtime, so whether a given layer is float32, float64, float16 or
+bfloat16 (its ``dtype``) is only known when it runs. (ml_dtypes types its
+bfloat16 scalar as a numpy.generic, not a numpy.floating: a bfloat16 layer's
+arrays are typed as floating all the same.)
 """
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, SupportsIndex, TypedDict, TypeVar, final, overload
@@ -14,9 +16,12 @@ from linearc._state import _IncompatibleKeys
 
 _FloatArray = NDArray[np.floating[Any]]
 
-# Everything numpy.dtype() turns into float32 or float64: np.float32,
-# np.float64, float, "float32", "f8", a dtype object...  (str is as narrow
-# as typing allows for the names.)
+# Everything numpy.dtype() turns into float32, float64 or float16, and
+# bfloat16: np.float32, np.float64, np.float16, float, "float32", "f8",
+# "float16", "bfloat16", a dtype object...  (str is as narrow as typing
+# allows for the names. ml_dtypes declares its bfloat16 class a
+# type[np.generic], which would let every NumPy scalar type through: write
+# dtype="bfloat16" in typed code.)
 _FloatDTypeLike = (
     type[np.floating[Any]] | type[float] | np.dtype[np.floating[Any]] | str
 )
@@ -89,6 +94,16 @@ class _Planner(TypedDict):
     copy_max_bytes: int  # the direct path copies A up to this size
     row_tiles_per_thread: int  # fewer, and the team shares A's packed block
 
+class _DtypeInfo(TypedDict):
+    compute: Literal["float32", "float64"]  # the type its chains run in
+    itemsize: int  # bytes per parameter
+
+class _Dtypes(TypedDict):
+    float32: _DtypeInfo
+    float64: _DtypeInfo
+    float16: _DtypeInfo
+    bfloat16: _DtypeInfo
+
 class _BuildConfig(TypedDict):
     # What _build_config() returns; get_config() reshapes it.
     arch: str  # "x86-64", "aarch64", ...: what this build is for
@@ -103,6 +118,7 @@ class _BuildConfig(TypedDict):
     float32: _DtypeConfig
     float64: _DtypeConfig
     planner: _Planner
+    dtypes: _Dtypes
 
 class _Plan(TypedDict):
     path: Literal["empty", "fill", "direct", "blocked"]
@@ -113,6 +129,9 @@ class _Plan(TypedDict):
     kc: int
     nc: int
     mc: int
+    widen_b: bool  # direct path over a half B, widened a block at a time
+    b_cols: int  # ... in chunks of this many columns
+    home_rows: int  # a half result: rows of its float32 home (0: none)
     workspace_bytes: int
 
 @final
