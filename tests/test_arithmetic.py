@@ -21,44 +21,13 @@ import pytest
 import linearc
 from linearc import _linearc
 
+from _exact import exact_chain, round_to
 from conftest import requires_openmp
 
 CONFIG = _linearc._build_config()
 
 
-# --- the exact reference ----------------------------------------------------
-
-def round_to(value: Fraction, dtype) -> Fraction:
-    """value rounded to the nearest dtype number, ties to even."""
-    info = np.finfo(dtype)
-    if value == 0:
-        return Fraction(0)
-    sign = -1 if value < 0 else 1
-    mag = abs(value)
-    exp = mag.numerator.bit_length() - mag.denominator.bit_length()
-    if Fraction(2) ** exp > mag:
-        exp -= 1
-    exp = max(exp, info.minexp)          # subnormals share the smallest exponent
-    ulp = Fraction(2) ** (exp - info.nmant)
-    q, r = divmod(mag, ulp)
-    if r * 2 > ulp or (r * 2 == ulp and q % 2 == 1):
-        q += 1
-    return sign * q * ulp
-
-
-def exact_chain(x, w, b, dtype):
-    """y[i, j]: the FMA chain in exact arithmetic, rounded at every step."""
-    xf = [[Fraction(float(v)) for v in row] for row in x]
-    wf = [[Fraction(float(v)) for v in row] for row in w]
-    out = np.empty((len(xf), len(wf)), dtype)
-    for i, xi in enumerate(xf):
-        for j, wj in enumerate(wf):
-            acc = Fraction(float(b[j])) if b is not None else Fraction(0)
-            for xv, wv in zip(xi, wj):
-                acc = round_to(acc + xv * wv, dtype)
-            out[i, j] = float(acc)
-    return out
-
+# --- the exact reference (tests/_exact.py) -----------------------------------
 
 def test_round_to_matches_numpy():
     rng = np.random.default_rng(0)

@@ -12,6 +12,9 @@ benchmarks.linearc_bench`` from the repository root). Modules:
     forward.py     the forward section and its LINEARC_ISA=avx2 re-run
     overhead.py    per-call overhead and resident memory over many calls
     backward.py    forward + backward against torch autograd and numpy
+    widths.py      power-of-two output widths against 16 wider
+    half.py        float16 and bfloat16 layers (--half), against float32,
+                   numpy, ml_dtypes and torch
     probes.py      the FMA peak and read-bandwidth probes (C, built here)
     machine.py     what the numbers were measured on
     tables.py      the tables, for the console and the markdown report

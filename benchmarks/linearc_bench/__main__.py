@@ -4,7 +4,7 @@ Usage (from the repository root):
     python benchmarks/bench.py [--quick] [--sections forward,overhead,backward]
         [--threads N] [--out DIR] [--dtypes float32,float64]
         [--contenders linearc,numpy,torch,mkl] [--isa avx512|avx2|generic]
-        [--no-avx2] [--large-only] [--settle SECONDS]
+        [--no-avx2] [--large-only] [--settle SECONDS] [--half]
     python -m benchmarks.linearc_bench [the same options]
 
 Sections:
@@ -17,6 +17,9 @@ Sections:
               numpy doing the three products by hand.
     widths    output widths 1024-4096 (rows of the result a power of two
               apart) against 16 wider: GFLOP/s of every contender, ratio.
+    half      (--half; not in the default run) linearc float16 and bfloat16
+              layers against linearc float32, NumPy float16 and ml_dtypes
+              bfloat16 matmuls, torch float16 and bfloat16 nn.Linear.
 
 Every ratio is other time / linearc time: > 1 means linearc is faster.
 Results go to DIR/<cpu slug>/ (DIR defaults to benchmarks/results):
@@ -30,7 +33,10 @@ import sys
 from . import RESULTS
 from .machine import prepare_environment
 
-SECTIONS = ("forward", "overhead", "backward", "widths")
+SECTIONS = ("forward", "overhead", "backward", "widths", "half")
+# half is left out of the default run: NumPy's float16 matmul alone takes
+# about half a minute on the large cases (--half adds it)
+DEFAULT_SECTIONS = ("forward", "overhead", "backward", "widths")
 CONTENDERS = ("linearc", "numpy", "torch", "mkl")
 
 
@@ -45,8 +51,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     ap.add_argument("--quick", action="store_true",
                     help="short budgets (a smoke run, noisier numbers)")
-    ap.add_argument("--sections", type=_list, default=list(SECTIONS),
-                    help="comma list of " + ", ".join(SECTIONS))
+    ap.add_argument("--sections", type=_list, default=list(DEFAULT_SECTIONS),
+                    help="comma list of " + ", ".join(SECTIONS)
+                    + " (default: all but half)")
+    ap.add_argument("--half", action="store_true",
+                    help="add the half section (float16 and bfloat16 layers)")
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for every contender "
                     "(default linearc.get_num_threads())")
@@ -73,6 +82,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         if set(given) - set(known):
             ap.error(f"unknown {name} {sorted(set(given) - set(known))}; "
                      f"known: {', '.join(known)}")
+    if args.half and "half" not in args.sections:
+        args.sections.append("half")
     if "linearc" not in args.contenders:
         args.contenders.insert(0, "linearc")
     return args

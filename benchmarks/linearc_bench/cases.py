@@ -82,3 +82,13 @@ WIDTH_PAIRS = (1024, 2048, 3072, 4096)
 
 # the founding example, called 10**6 times to watch the resident memory
 MEMORY_CASE = OVERHEAD_CASES[0]
+
+# The half-precision section (--half): linearc float16 and bfloat16 against
+# linearc float32 and the other half-precision matmuls.
+HALF_CASES = [
+    ForwardCase("(16,1024)->1024", (16, 1024), 1024),
+    ForwardCase("medium (256,1024)->1024", (256, 1024), 1024),
+    ForwardCase("MLP (512,1024)->4096", (512, 1024), 4096),
+    ForwardCase("square (2048,2048)->2048", (2048, 2048), 2048),
+    ForwardCase("GEMV (1,4096)->4096", (1, 4096), 4096, weight_bound=True),
+]

@@ -58,6 +58,9 @@ def _section_tables(report: dict, where: str) -> list[str]:
     if widths:
         names = [n for n in NAMES if any(n in r["gflops"] for r in widths)]
         lines += tables.widths(names, where).render(widths)
+    half = report.get("half") or []
+    if half:
+        lines += tables.half(where).render(half)
     return lines
 
 

@@ -16,6 +16,7 @@ from .backward import run_backward
 from .cases import MEMORY_CASE
 from .contenders import make_contenders
 from .forward import merge_avx2, run_avx2_child, run_forward
+from .half import run_half
 from .measure import Bench
 from .overhead import run_memory, run_overhead
 from .timing import Budget
@@ -58,6 +59,8 @@ def run_sections(args, bench: Bench, rep: dict) -> None:
         rep["backward"] = run_backward(bench, args.dtypes)
     if "widths" in args.sections:
         rep["widths"] = run_widths(bench, args.dtypes)
+    if "half" in args.sections:
+        rep["half"] = run_half(bench)
 
 
 def _start(args, bench: Bench, info: dict) -> dict:

@@ -141,3 +141,46 @@ def widths(names: list[str], where: str) -> Table:
         "Power-of-two output widths against 16 wider: GFLOP/s of "
         "(2048, 1024) -> width / -> width + 16, and their ratio (1.00: the "
         f"width costs nothing) ({where})", columns)
+
+
+HALF_NOTE = ("GFLOP/s of x @ W.T + b; * one call only (it took over 3 s); "
+             "† a result outside the half-precision bound (timed all the same); "
+             "float16/float32 = linearc float16 GFLOP/s / linearc float32 GFLOP/s "
+             "(> 1: the half layer is faster); other/linearc = other time / linearc "
+             "time of the same half type (> 1: linearc is faster); numpy float16 "
+             "runs on one thread (no BLAS); ml_dtypes bfloat16 @ returns float32")
+
+
+def half(where: str) -> Table:
+    """The half-precision section: GFLOP/s of every contender, the half
+    layers against linearc float32, the others against linearc."""
+    def gf(name):
+        def cell(row):
+            v = row["results"].get(name)
+            if v is None:
+                return "-"
+            if "wrong" in v:
+                return "wrong"
+            return (f"{v['gflops']:.1f}" + ("*" if v.get("single_call") else "")
+                    + ("†" if v.get("outside_bound") else ""))
+        return cell
+
+    def ratio(key):
+        def cell(row):
+            v = row["ratios"].get(key)
+            return "-" if v is None else f"{v:.2f}x"
+        return cell
+    columns = [("case", lambda r: r["case"]),
+               ("linearc float32", gf("linearc float32")),
+               ("linearc float16", gf("linearc float16")),
+               ("float16/float32", ratio("float16/float32")),
+               ("linearc bfloat16", gf("linearc bfloat16")),
+               ("bfloat16/float32", ratio("bfloat16/float32"))]
+    columns += [(name, gf(name)) for name in
+                ("numpy float16", "ml_dtypes bfloat16", "torch float16", "torch bfloat16")]
+    columns += [(label, ratio(f"{other}/{ours}")) for label, other, ours in (
+        ("numpy f16/linearc", "numpy float16", "linearc float16"),
+        ("torch f16/linearc", "torch float16", "linearc float16"),
+        ("ml_dtypes bf16/linearc", "ml_dtypes bfloat16", "linearc bfloat16"),
+        ("torch bf16/linearc", "torch bfloat16", "linearc bfloat16"))]
+    return Table(f"Half precision forward: GFLOP/s (median); {HALF_NOTE} ({where})", columns)
